@@ -1,0 +1,38 @@
+"""minigraph: a small, fast, honest define-then-run deep-learning framework on numpy."""
+
+from minigraph import initializer, layers, unique_name
+from minigraph.backward import append_backward, gradients
+from minigraph.errors import (
+    ExecutionError,
+    FeedError,
+    FetchError,
+    GraphBuildError,
+    MinigraphError,
+    ModelFormatError,
+    UninitializedVariableError,
+)
+from minigraph.executor import CPUPlace, Executor, Scope, global_scope, scope_guard
+from minigraph.ir import (
+    Block,
+    Operator,
+    OpRole,
+    Parameter,
+    Program,
+    Variable,
+    default_main_program,
+    default_startup_program,
+    name_scope,
+    program_guard,
+)
+from minigraph.layers.tensor import create_global_var, create_parameter, data
+from minigraph.param_attr import ParamAttr
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Block", "CPUPlace", "ExecutionError", "Executor", "FeedError", "FetchError", "GraphBuildError",
+    "MinigraphError", "ModelFormatError", "OpRole", "Operator", "ParamAttr", "Parameter", "Program",
+    "Scope", "UninitializedVariableError", "Variable", "append_backward", "create_global_var",
+    "create_parameter", "data", "default_main_program", "default_startup_program", "global_scope",
+    "gradients", "initializer", "layers", "name_scope", "program_guard", "scope_guard", "unique_name",
+]

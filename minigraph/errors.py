@@ -1,0 +1,38 @@
+"""Exception types. Every error minigraph raises on purpose derives from MinigraphError,
+and also from the builtin type a Python user would expect (ValueError, TypeError, ...),
+so `except ValueError` keeps working for people porting Paddle scripts."""
+
+
+class MinigraphError(Exception):
+    """Base of every error minigraph raises on purpose."""
+
+
+class GraphBuildError(MinigraphError, ValueError):
+    """A program was built wrongly: bad shapes, attrs or wiring, caught at append time."""
+
+
+class OpTypeError(MinigraphError, TypeError):
+    """An op got an input of the wrong dtype, or an attr of the wrong type."""
+
+
+class FeedError(MinigraphError, ValueError):
+    """A feed is missing, unknown, or has the wrong rank, dimension or dtype."""
+
+
+class FetchError(MinigraphError, KeyError):
+    """A fetch target is not a variable of the program being run."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it plain
+        return str(self.args[0]) if self.args else ""
+
+
+class ExecutionError(MinigraphError, RuntimeError):
+    """An op failed while running; the message carries the op's text line."""
+
+
+class UninitializedVariableError(ExecutionError):
+    """A persistable variable was read before anything gave it a value."""
+
+
+class ModelFormatError(MinigraphError, ValueError):
+    """A saved program or tensor file is malformed."""

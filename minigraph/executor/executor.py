@@ -1,0 +1,92 @@
+"""Executor: validates feeds, compiles programs into cached Plans, runs them in a Scope."""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from minigraph.errors import FeedError, FetchError
+from minigraph.executor.plan import Plan
+from minigraph.executor.scope import Scope, global_scope
+from minigraph.ir.framework import default_main_program
+from minigraph.ir.program import Program
+
+_CACHE_SIZE = 64
+
+
+def _name_of(item: Any, what: str) -> str:
+    if isinstance(item, str):
+        return item
+    name = getattr(item, "name", None)
+    if isinstance(name, str):
+        return name
+    raise TypeError(f"{what} items must be variable names or Variables, got {type(item).__name__}")
+
+
+class CPUPlace:
+    """The only place minigraph runs on; accepted for Paddle compatibility."""
+
+    def __repr__(self) -> str:
+        return "CPUPlace"
+
+
+class Executor:
+    """Runs programs. Compiled plans are cached per (program, version, feeds, fetches)."""
+
+    def __init__(self, place: Any = None) -> None:
+        self.place = place or CPUPlace()
+        self._plans: OrderedDict[tuple[Any, ...], Plan] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def run(self, program: Program | None = None, feed: dict[Any, Any] | None = None,
+            fetch_list: Any = None, scope: Scope | None = None, return_numpy: bool = True) -> list[Any]:
+        """Run every op of `program` once; return copies of the `fetch_list` values."""
+        program = default_main_program() if program is None else program
+        if not isinstance(program, Program):
+            raise TypeError(f"Executor.run expects a Program, got {type(program).__name__}")
+        scope = global_scope() if scope is None else scope
+        feed = {} if feed is None else feed
+        if not isinstance(feed, dict):
+            raise FeedError(f"feed must be a dict of name -> array, got {type(feed).__name__}")
+        if fetch_list is None:
+            fetch_list = []
+        elif not isinstance(fetch_list, (list, tuple)):
+            fetch_list = [fetch_list]
+        feed_by_name = {_name_of(k, "feed"): v for k, v in feed.items()}
+        fetch_names = tuple(_name_of(f, "fetch_list") for f in fetch_list)
+        block = program.global_block()
+        for name in feed_by_name:
+            if not block.has_var(name):
+                close = difflib.get_close_matches(name, block.vars, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise FeedError(f"feed {name!r} is not a variable of the program being run{hint}")
+        for name in fetch_names:
+            if block._find_var_recursive(name) is None:
+                close = difflib.get_close_matches(name, block.vars, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise FetchError(f"cannot fetch {name!r}: it is not a variable of the program being run{hint}")
+        plan = self._plan(program, tuple(sorted(feed_by_name)), fetch_names)
+        arrays = {name: plan.check_feed(name, value) for name, value in feed_by_name.items()}
+        results = plan.run(scope, arrays)
+        return [np.array(r, copy=True) for r in results]
+
+    def _plan(self, program: Program, feed_names: tuple[str, ...], fetch_names: tuple[str, ...]) -> Plan:
+        key = (program._uid, program.version, feed_names, fetch_names)
+        with self._lock:
+            plan = self._plans.get(key)
+            if plan is not None:
+                self._plans.move_to_end(key)
+                return plan
+        plan = Plan(program, feed_names, fetch_names)
+        with self._lock:
+            self._plans[key] = plan
+            while len(self._plans) > _CACHE_SIZE:
+                self._plans.popitem(last=False)
+        return plan
+
+    def close(self) -> None:
+        self._plans.clear()

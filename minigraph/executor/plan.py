@@ -1,0 +1,215 @@
+"""Plan: a program compiled for one (feed names, fetch names) pair.
+
+Compilation resolves each op's kernel and attrs once, maps variable names to indices in a
+flat list, and computes where each temporary dies so it can be dropped right away. Running
+is then a tight loop: call, store outputs, free dead values. Kernels never mutate their
+inputs, so a run that fails part-way leaves the scope exactly as it was: persistables are
+written back only after every op has succeeded.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from minigraph.errors import ExecutionError, FeedError, FetchError, MinigraphError, UninitializedVariableError
+from minigraph.ir.program import Program
+from minigraph.ir.text import op_line
+from minigraph.ir.variable import Variable, shape_text
+from minigraph.ops.registry import get_op
+
+Step = tuple[Callable[[list[Any]], Sequence[Any]], tuple[int, ...], tuple[int, ...]]
+
+
+def _make_call(kernel: Callable[..., Any], attrs: dict[str, Any], ins: list[Any]) -> Callable[[list[Any]], Any]:
+    """A closure reading the op's inputs out of the environment; specialised for speed."""
+    if all(isinstance(i, int) for i in ins):
+        if len(ins) == 0:
+            return lambda env: kernel(attrs)
+        if len(ins) == 1:
+            (a,) = ins
+            return lambda env: kernel(attrs, env[a])
+        if len(ins) == 2:
+            a, b = ins
+            return lambda env: kernel(attrs, env[a], env[b])
+        if len(ins) == 3:
+            a, b, c = ins
+            return lambda env: kernel(attrs, env[a], env[b], env[c])
+        idx = tuple(ins)
+        return lambda env: kernel(attrs, *[env[i] for i in idx])
+
+    def gather(env: list[Any]) -> Any:
+        args = [None if i is None else [env[j] for j in i] if isinstance(i, list) else env[i] for i in ins]
+        return kernel(attrs, *args)
+
+    return gather
+
+
+def _flatten_outputs(call: Callable[[list[Any]], Any], variadic: list[bool]) -> Callable[[list[Any]], Any]:
+    def flat(env: list[Any]) -> list[Any]:
+        out: list[Any] = []
+        for is_list, value in zip(variadic, call(env)):
+            if is_list:
+                out.extend(value)
+            else:
+                out.append(value)
+        return out
+
+    return flat
+
+
+class Plan:
+    def __init__(self, program: Program, feed_names: Sequence[str], fetch_names: Sequence[str]) -> None:
+        block = program.global_block()
+        self.program = program
+        index: dict[str, int] = {}
+
+        def slot(name: str) -> int:
+            if name not in index:
+                index[name] = len(index)
+            return index[name]
+
+        feed_set = set(feed_names)
+        for name in feed_names:
+            slot(name)
+        written: set[str] = set(feed_set)
+        self.persist_in: list[tuple[str, int]] = []
+        persist_out: dict[str, int] = {n: index[n] for n in feed_names if block.var(n).persistable}
+        last_use: dict[str, int] = {}
+        self.ops = list(block.ops)
+        raw_steps = []
+        for k, op in enumerate(self.ops):
+            opdef = get_op(op.type)
+            ins: list[Any] = []
+            for s in opdef.in_slots:  # type: ignore[attr-defined]
+                names = op.inputs.get(s.name, [])
+                for n in names:
+                    if n not in written:
+                        self._first_read(block, n, k, op, feed_set)
+                        written.add(n)
+                        if block.var(n).persistable:
+                            self.persist_in.append((n, slot(n)))
+                    last_use[n] = k
+                if s.variadic:
+                    ins.append([slot(n) for n in names])
+                else:
+                    ins.append(slot(names[0]) if names else None)
+            outs: list[int] = []
+            variadic: list[bool] = []
+            for s in opdef.out_slots:  # type: ignore[attr-defined]
+                names = op.outputs.get(s.name, [])
+                variadic.append(s.variadic)
+                if s.variadic:
+                    outs.extend(slot(n) for n in names)
+                else:
+                    outs.append(slot(names[0]) if names else -1)
+                for n in names:
+                    written.add(n)
+                    last_use[n] = k
+                    if block.var(n).persistable:
+                        persist_out[n] = index[n]
+            attrs = dict(op.attrs)
+            if attrs.get("seed") == 0 and program.random_seed:
+                # A distinct, reproducible stream per op: equal-shaped parameters must differ.
+                attrs["seed"] = (program.random_seed * 1_000_003 + k + 1) % (2**31 - 1) or 1
+            call = _make_call(opdef.kernel, attrs, ins)
+            if any(variadic):
+                call = _flatten_outputs(call, variadic)
+            raw_steps.append((call, outs))
+        self.fetch_idx: list[int] = []
+        for name in fetch_names:
+            if name not in written:
+                self._first_read(block, name, len(self.ops), None, feed_set)
+                written.add(name)
+                if block.var(name).persistable:
+                    self.persist_in.append((name, slot(name)))
+            self.fetch_idx.append(index[name])
+        self.persist_out = list(persist_out.items())
+        self.n_slots = len(index) + 1  # the last slot swallows unwired outputs
+        trash = len(index)
+        keep = {n for n, _ in self.persist_out} | set(fetch_names)
+        free_after: list[list[int]] = [[] for _ in self.ops]
+        for name, k in last_use.items():
+            if name not in keep and not block.var(name).persistable:
+                free_after[k].append(index[name])
+        self.steps: list[Step] = [
+            (call, tuple(trash if o < 0 else o for o in outs), tuple(free_after[k]))
+            for k, (call, outs) in enumerate(raw_steps)
+        ]
+        self.feed_vars = {n: block.var(n) for n in feed_names}
+        self.feed_idx = {n: index[n] for n in feed_names}
+
+    def _first_read(self, block: Any, name: str, k: int, op: Any, feeds: set[str]) -> None:
+        """A variable read before any op writes it must be persistable (from the scope) or fed."""
+        if block._find_var_recursive(name) is None:
+            close = difflib.get_close_matches(name, block.vars, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise FetchError(f"cannot fetch {name!r}: it is not a variable of the program being run{hint}")
+        v = block.var(name)
+        if v.persistable or name in feeds:
+            return
+        who = f"op {op.type} (#{k}) reads it" if op is not None else "it is fetched"
+        if v.is_data:
+            raise FeedError(f"variable {name!r} is not fed, but {who}; pass feed={{{name!r}: array}}")
+        raise FeedError(f"variable {name!r} has no value: nothing writes it before {who}, and it is "
+                        f"neither fed nor persistable")
+
+    def check_feed(self, name: str, value: Any) -> np.ndarray:
+        v: Variable = self.feed_vars[name]
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError) as e:
+            raise FeedError(f"feed {name!r}: cannot convert the value to an array ({e})") from None
+        if arr.dtype.kind in "OUSV":
+            raise FeedError(f"feed {name!r}: expected numbers of dtype {v.dtype}, got {arr.dtype}")
+        if arr.dtype != v.dtype:
+            if not np.can_cast(arr.dtype, v.dtype, casting="same_kind"):
+                raise FeedError(f"feed {name!r}: dtype {arr.dtype} cannot be cast to the variable's "
+                                f"dtype {v.dtype} (numpy 'same_kind' rule)")
+            arr = arr.astype(v.dtype)
+        if v.is_data or not v.persistable:
+            if arr.ndim != len(v.shape):
+                raise FeedError(f"feed {name!r}: expected rank {len(v.shape)} (shape {shape_text(v.shape)}), "
+                                f"got shape {shape_text(arr.shape)}")
+            for axis, (want, got) in enumerate(zip(v.shape, arr.shape)):
+                if want >= 0 and want != got:
+                    raise FeedError(f"feed {name!r}: dimension {axis} must be {want} (shape "
+                                    f"{shape_text(v.shape)}), got shape {shape_text(arr.shape)}")
+        elif tuple(arr.shape) != tuple(v.shape) and -1 not in v.shape:
+            raise FeedError(f"feed {name!r}: persistable variable has shape {shape_text(v.shape)}, "
+                            f"got {shape_text(arr.shape)}")
+        return arr
+
+    def run(self, scope: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        env: list[Any] = [None] * self.n_slots
+        for name, i in self.persist_in:
+            value = scope._get_value(name)
+            if value is None:
+                raise UninitializedVariableError(
+                    f"persistable variable {name!r} has no value in the scope; run the startup program "
+                    f"(exe.run(startup_program)) or load a checkpoint before running this program")
+            env[i] = value
+        for name, arr in feeds.items():
+            env[self.feed_idx[name]] = arr
+        k = 0
+        try:
+            for k, (call, outs, free) in enumerate(self.steps):  # noqa: B007  (k names the failing op)
+                for i, value in zip(outs, call(env)):
+                    env[i] = value
+                for i in free:
+                    env[i] = None
+        except MinigraphError as e:
+            raise type(e)(self._where(k) + str(e)) from e
+        except Exception as e:
+            raise ExecutionError(self._where(k) + f"{type(e).__name__}: {e}") from e
+        for name, i in self.persist_out:
+            scope._set_value(name, env[i])
+        return [env[i] for i in self.fetch_idx]
+
+    def _where(self, k: int) -> str:
+        op = self.ops[k]
+        site = f"\n  built at {op.callsite}" if op.callsite else ""
+        return f"op #{k} failed: {op_line(op)}{site}\n  "

@@ -1,0 +1,224 @@
+"""Block: an ordered dict of variables and a list of operators. `append_op` validates the
+op against its OpDef and infers output shapes, so mistakes surface where they are made."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from minigraph.errors import GraphBuildError
+from minigraph.ir.framework import current_name_scope
+from minigraph.ir.operator import Operator, OpRole
+from minigraph.ir.variable import Parameter, Variable, shape_text
+from minigraph.ops.registry import check_attrs, get_op
+
+if TYPE_CHECKING:
+    from minigraph.ir.program import Program
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def user_callsite() -> str:
+    """`file:line` of the first stack frame outside minigraph: where the user built the op."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep):
+            return f"{filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return ""
+
+
+class Block:
+    def __init__(self, program: Program, idx: int, parent_idx: int = -1) -> None:
+        self.program = program
+        self.idx = idx
+        self.parent_idx = parent_idx
+        self.vars: dict[str, Variable] = {}
+        self.ops: list[Operator] = []
+
+    # --- variables -------------------------------------------------------------------
+    def var(self, name: str) -> Variable:
+        """The variable called `name` in this block or its ancestors; KeyError if absent."""
+        v = self._find_var_recursive(name)
+        if v is None:
+            raise KeyError(f"variable {name!r} is not in block {self.idx}")
+        return v
+
+    def has_var(self, name: str) -> bool:
+        return name in self.vars
+
+    def _find_var_recursive(self, name: str) -> Variable | None:
+        block: Block | None = self
+        while block is not None:
+            if name in block.vars:
+                return block.vars[name]
+            block = self.program.blocks[block.parent_idx] if block.parent_idx >= 0 else None
+        return None
+
+    def create_var(
+        self,
+        name: str | None = None,
+        shape: Any = None,
+        dtype: Any = "float32",
+        persistable: bool = False,
+        stop_gradient: bool = False,
+        is_data: bool = False,
+    ) -> Variable:
+        """Create (or return the existing) variable `name`; a generated `tmp_N` name if None."""
+        if name is None:
+            name = self.program.names.generate("tmp")
+        if name in self.vars:
+            return self.vars[name]
+        v = Variable(self, name, shape, dtype, persistable, stop_gradient, is_data)
+        self.vars[name] = v
+        self.program._bump()
+        return v
+
+    def create_parameter(self, name: str, shape: Any, dtype: Any = "float32", **kw: Any) -> Parameter:
+        """Create a Parameter; a later creation with the same name replaces the record
+        (its flags win, as in Paddle) but must agree on shape."""
+        old = self.vars.get(name)
+        p = Parameter(self, name, shape, dtype, **kw)
+        if old is not None and tuple(old.shape) != tuple(p.shape):
+            raise GraphBuildError(
+                f"variable {name!r} was created before with shape {shape_text(old.shape)}; "
+                f"the new shape {shape_text(p.shape)} does not match"
+            )
+        self.vars[name] = p
+        self.program._bump()
+        return p
+
+    def _rename_var(self, old: str, new: str) -> None:
+        v = self.vars.pop(old)
+        v.name = new
+        self.vars[new] = v
+        self.program._bump()
+
+    def _remove_var(self, name: str) -> None:
+        self.vars.pop(name, None)
+        self.program._bump()
+
+    # --- operators -------------------------------------------------------------------
+    def append_op(
+        self,
+        type: str,
+        inputs: dict[str, Any] | None = None,
+        outputs: dict[str, Any] | None = None,
+        attrs: dict[str, Any] | None = None,
+        role: int = OpRole.FORWARD,
+    ) -> Operator:
+        """Append an op after checking it against its definition (slots, attrs, shapes)."""
+        op = self._make_op(type, inputs or {}, outputs or {}, attrs or {}, role)
+        self.ops.append(op)
+        self.program._bump()
+        return op
+
+    def _insert_op(self, index: int, type: str, inputs: dict[str, Any], outputs: dict[str, Any],
+                   attrs: dict[str, Any] | None = None, role: int = OpRole.FORWARD) -> Operator:
+        op = self._make_op(type, inputs, outputs, attrs or {}, role)
+        self.ops.insert(index, op)
+        self.program._bump()
+        return op
+
+    def _remove_op(self, index: int) -> None:
+        del self.ops[index]
+        self.program._bump()
+
+    def _make_op(self, type: str, inputs: dict[str, Any], outputs: dict[str, Any],
+                 attrs: dict[str, Any], role: int) -> Operator:
+        opdef = get_op(type)
+        in_names = self._slot_names(opdef, opdef.in_slots, inputs, "input")  # type: ignore[attr-defined]
+        out_names = self._slot_names(opdef, opdef.out_slots, outputs, "output", create=True)  # type: ignore[attr-defined]
+        attrs = check_attrs(opdef, attrs)
+        self._infer(opdef, in_names, out_names, attrs)
+        return Operator(self, type, in_names, out_names, attrs, role, user_callsite(),
+                        current_name_scope())
+
+    def _slot_names(self, opdef: Any, slots: Any, given: dict[str, Any], kind: str,
+                    create: bool = False) -> dict[str, list[str]]:
+        known = {s.name for s in slots}
+        unknown = set(given) - known
+        if unknown:
+            raise GraphBuildError(
+                f"op {opdef.type}: unknown {kind} slot(s) {sorted(unknown)}; "
+                f"expected {sorted(known)}"
+            )
+        result: dict[str, list[str]] = {}
+        for slot in slots:
+            value = given.get(slot.name)
+            names = _as_names(value)
+            if not names:
+                if not slot.optional and not slot.variadic and not (
+                    kind == "output" and slot.name in opdef.optional_outputs
+                ):
+                    raise GraphBuildError(f"op {opdef.type}: {kind} slot {slot.name!r} is required")
+                continue
+            if len(names) > 1 and not slot.variadic:
+                raise GraphBuildError(
+                    f"op {opdef.type}: {kind} slot {slot.name!r} takes one variable, got {names}"
+                )
+            for name in names:
+                if self._find_var_recursive(name) is None:
+                    if not create:
+                        raise GraphBuildError(
+                            f"op {opdef.type}: {kind} {slot.name}={name!r} is not a variable "
+                            f"of this program (block {self.idx})"
+                        )
+                    self.create_var(name)
+            result[slot.name] = names
+        return result
+
+    def _infer(self, opdef: Any, in_names: dict[str, list[str]], out_names: dict[str, list[str]],
+               attrs: dict[str, Any]) -> None:
+        ins: dict[str, Any] = {}
+        for slot in opdef.in_slots:
+            names = in_names.get(slot.name, [])
+            vs = [self.var(n) for n in names]
+            ins[slot.name] = vs if slot.variadic else (vs[0] if vs else None)
+        try:
+            metas = opdef.infer(ins, attrs)
+        except GraphBuildError as e:
+            raise GraphBuildError(f"op {opdef.type}({_describe(ins)}): {e}") from None
+        for slot in opdef.out_slots:
+            names = out_names.get(slot.name)
+            if not names or slot.name not in metas:
+                continue
+            meta = metas[slot.name]
+            pairs = meta if slot.variadic else [meta]
+            for name, (shape, dtype) in zip(names, pairs):
+                v = self.var(name)
+                if v.persistable and v.shape and tuple(v.shape) != tuple(shape):
+                    raise GraphBuildError(
+                        f"op {opdef.type}: output {slot.name}={name!r} has shape "
+                        f"{shape_text(v.shape)}, the op produces {shape_text(tuple(shape))}"
+                    )
+                if not v.persistable or not v.shape:
+                    v.shape = tuple(int(d) for d in shape)
+                v.dtype = dtype
+
+
+def _as_names(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [n for v in value for n in _as_names(v)]
+    if isinstance(value, Variable):
+        return [value.name]
+    if isinstance(value, str):
+        return [value]
+    name = getattr(value, "name", None)  # eager variables carry names too
+    if isinstance(name, str):
+        return [name]
+    raise GraphBuildError(f"expected a Variable or a variable name, got {type(value).__name__}")
+
+
+def _describe(ins: dict[str, Any]) -> str:
+    parts = []
+    for slot, v in ins.items():
+        if v is None:
+            continue
+        vs = v if isinstance(v, list) else [v]
+        parts.append(f"{slot}=" + ", ".join(f"{x.name}:{x.dtype}{shape_text(x.shape)}" for x in vs))
+    return "; ".join(parts)

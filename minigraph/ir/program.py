@@ -1,0 +1,120 @@
+"""Program: a list of blocks plus a name generator and a version number (plan caches key on it)."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from typing import Any
+
+from minigraph.ir.block import Block
+from minigraph.ir.naming import NameGenerator
+from minigraph.ir.operator import Operator, OpRole
+from minigraph.ir.variable import Parameter, Variable
+
+_program_ids = itertools.count()
+
+
+class Program:
+    """A define-then-run program: `global_block()` holds variables and ops in order."""
+
+    def __init__(self) -> None:
+        self.blocks: list[Block] = [Block(self, 0)]
+        self.names = NameGenerator()
+        self._random_seed = 0
+        self._version = 0
+        self._current_block_idx = 0
+        self._uid = next(_program_ids)  # a stable identity for plan caches
+
+    # --- identity / versioning ----------------------------------------------------------
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def _bump(self) -> None:
+        self._version += 1
+
+    @property
+    def random_seed(self) -> int:
+        return self._random_seed
+
+    @random_seed.setter
+    def random_seed(self, seed: int) -> None:
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise TypeError(f"random_seed must be an int, got {seed!r}")
+        self._random_seed = seed
+        self._bump()
+
+    # --- blocks -------------------------------------------------------------------------
+    def global_block(self) -> Block:
+        return self.blocks[0]
+
+    def current_block(self) -> Block:
+        return self.blocks[self._current_block_idx]
+
+    def block(self, idx: int) -> Block:
+        return self.blocks[idx]
+
+    @property
+    def num_blocks(self) -> int:
+        return len(self.blocks)
+
+    def list_vars(self) -> list[Variable]:
+        return [v for b in self.blocks for v in b.vars.values()]
+
+    def all_parameters(self) -> list[Parameter]:
+        return [v for v in self.global_block().vars.values() if isinstance(v, Parameter)]
+
+    # --- copies -------------------------------------------------------------------------
+    def clone(self, for_test: bool = False) -> Program:
+        """A deep copy. With for_test=True: drop backward, optimizer and averaging ops and
+        the variables only they use, and set is_test=True on every op that has it."""
+        new = Program()
+        new.names = self.names.copy()
+        new._random_seed = self._random_seed
+        new.blocks = []
+        for b in self.blocks:
+            nb = Block(new, b.idx, b.parent_idx)
+            ops = [op for op in b.ops if not (for_test and op.role & (OpRole.BACKWARD | OpRole.OPTIMIZE))]
+            used = {n for op in ops for n in op.input_arg_names + op.output_arg_names}
+            for name, v in b.vars.items():
+                if for_test and name not in used and not v.is_data and not isinstance(v, Parameter):
+                    continue
+                nv = copy.copy(v)
+                nv.block = nb
+                if isinstance(nv, Parameter):
+                    nv.optimize_attr = dict(nv.optimize_attr)
+                nb.vars[name] = nv
+            for op in ops:
+                attrs = copy.deepcopy(op.attrs)
+                if for_test and "is_test" in attrs:
+                    attrs["is_test"] = True
+                nb.ops.append(Operator(nb, op.type, {k: list(v) for k, v in op.inputs.items()},
+                                       {k: list(v) for k, v in op.outputs.items()}, attrs,
+                                       op.role & ~OpRole.LOSS if for_test else op.role,
+                                       op.callsite, op.namescope))
+            new.blocks.append(nb)
+        return new
+
+    # --- text ---------------------------------------------------------------------------
+    def to_string(self, throw_on_error: bool = False, with_details: bool = False) -> str:
+        from minigraph.ir.text import program_text
+
+        return program_text(self, with_details=with_details)
+
+    def __str__(self) -> str:
+        return self.to_string()
+
+    def __repr__(self) -> str:
+        n = sum(len(b.ops) for b in self.blocks)
+        return f"<Program {n} ops, {len(self.list_vars())} vars>"
+
+    def to_dict(self) -> dict[str, Any]:
+        from minigraph.ir.serialize import program_to_dict
+
+        return program_to_dict(self)
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> Program:
+        from minigraph.ir.serialize import program_from_dict
+
+        return program_from_dict(data)

@@ -1,0 +1,127 @@
+"""Program <-> plain dict (JSON-able). Loading rebuilds every op through the registry, so a
+malformed program is refused with an error naming the op, and missing attrs get defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from minigraph.errors import GraphBuildError, ModelFormatError, OpTypeError
+from minigraph.ir.block import Block
+from minigraph.ir.naming import NameGenerator
+from minigraph.ir.operator import Operator
+from minigraph.ir.variable import Parameter
+
+FORMAT_VERSION = 1
+
+
+def program_to_dict(program: Any) -> dict[str, Any]:
+    blocks = []
+    for b in program.blocks:
+        vars_ = []
+        for v in b.vars.values():
+            d: dict[str, Any] = {
+                "name": v.name, "shape": list(v.shape), "dtype": v.dtype,
+                "persistable": v.persistable, "stop_gradient": v.stop_gradient,
+                "is_data": v.is_data,
+            }
+            if isinstance(v, Parameter):
+                d["parameter"] = {
+                    "trainable": v.trainable, "optimize_attr": dict(v.optimize_attr),
+                    "regularizer": v.regularizer.to_dict() if v.regularizer is not None else None,
+                    "do_model_average": v.do_model_average, "need_clip": v.need_clip,
+                }
+            vars_.append(d)
+        ops = [{"type": op.type, "inputs": op.inputs, "outputs": op.outputs,
+                "attrs": op.attrs, "role": op.role, "namescope": op.namescope} for op in b.ops]
+        blocks.append({"idx": b.idx, "parent_idx": b.parent_idx, "vars": vars_, "ops": ops})
+    return {"format": "minigraph.program", "version": FORMAT_VERSION,
+            "random_seed": program.random_seed, "names": dict(program.names.counters),
+            "blocks": blocks}
+
+
+def program_from_dict(data: Any, source: str = "program") -> Any:
+    from minigraph.ir.program import Program
+
+    if not isinstance(data, dict) or data.get("format") != "minigraph.program":
+        raise ModelFormatError(f"{source}: not a minigraph program (missing format marker)")
+    if data.get("version") != FORMAT_VERSION:
+        raise ModelFormatError(f"{source}: unsupported format version {data.get('version')!r}")
+    program = Program()
+    try:
+        program._random_seed = int(data.get("random_seed", 0))
+        program.names = NameGenerator({str(k): int(v) for k, v in dict(data.get("names", {})).items()})
+        program.blocks = []
+        for bd in _list(data, "blocks", source):
+            block = Block(program, int(bd["idx"]), int(bd.get("parent_idx", -1)))
+            program.blocks.append(block)
+            for vd in _list(bd, "vars", source):
+                _load_var(block, vd)
+            for i, od in enumerate(_list(bd, "ops", source)):
+                try:
+                    _load_op(block, od)
+                except (GraphBuildError, OpTypeError, KeyError, TypeError, ValueError) as e:
+                    if isinstance(e, ModelFormatError):
+                        raise
+                    raise ModelFormatError(f"{source}: op #{i} ({od.get('type', '?') if isinstance(od, dict) else '?'}): {e}") from None
+    except ModelFormatError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ModelFormatError(f"{source}: malformed program: {type(e).__name__}: {e}") from None
+    if not program.blocks:
+        raise ModelFormatError(f"{source}: program has no blocks")
+    program._bump()
+    return program
+
+
+def _list(d: Any, key: str, source: str) -> list[Any]:
+    value = d.get(key) if isinstance(d, dict) else None
+    if not isinstance(value, list):
+        raise ModelFormatError(f"{source}: field {key!r} must be a list")
+    return value
+
+
+def _load_var(block: Block, vd: dict[str, Any]) -> None:
+    name = vd["name"]
+    if not isinstance(name, str) or not name:
+        raise ModelFormatError(f"bad variable name {name!r}")
+    pd = vd.get("parameter")
+    if pd is not None:
+        from minigraph.regularizer import regularizer_from_dict
+
+        p = Parameter(block, name, vd["shape"], vd["dtype"], trainable=bool(pd["trainable"]),
+                      optimize_attr=dict(pd["optimize_attr"]),
+                      regularizer=regularizer_from_dict(pd.get("regularizer")),
+                      do_model_average=bool(pd["do_model_average"]), need_clip=bool(pd["need_clip"]),
+                      stop_gradient=bool(vd["stop_gradient"]))
+        block.vars[name] = p
+    else:
+        v = block.create_var(name, vd["shape"], vd["dtype"], bool(vd["persistable"]),
+                             bool(vd["stop_gradient"]), bool(vd.get("is_data", False)))
+        v.shape = tuple(int(d) for d in vd["shape"])
+
+
+def _load_op(block: Block, od: dict[str, Any]) -> None:
+    if not isinstance(od, dict):
+        raise ModelFormatError("an op must be an object")
+    for key in ("inputs", "outputs"):
+        slots = od.get(key, {})
+        if not isinstance(slots, dict) or not all(
+            isinstance(v, list) and all(isinstance(n, str) for n in v) for v in slots.values()
+        ):
+            raise ModelFormatError(f"field {key!r} must map slot names to lists of names")
+        for names in slots.values():
+            for n in names:
+                if block._find_var_recursive(n) is None:
+                    raise ModelFormatError(f"{key[:-1]} {n!r} is not a declared variable")
+    attrs = od.get("attrs", {})
+    if not isinstance(attrs, dict):
+        raise ModelFormatError("field 'attrs' must be an object")
+    shapes = {n: v.shape for n, v in block.vars.items()}
+    op = block._make_op(str(od["type"]), od.get("inputs", {}), od.get("outputs", {}), attrs,
+                        int(od.get("role", 0)))
+    for n, s in shapes.items():  # keep the saved shapes (infer may only refine -1 dims)
+        block.vars[n].shape = s
+    op.callsite = ""
+    op.namescope = str(od.get("namescope", ""))
+    block.ops.append(op)
+    assert isinstance(op, Operator)

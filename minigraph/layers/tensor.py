@@ -1,0 +1,88 @@
+"""Builders for feeds, parameters, constants and simple tensor ops."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from minigraph.errors import GraphBuildError
+from minigraph.initializer import Constant, Initializer
+from minigraph.ir.framework import default_main_program, default_startup_program
+from minigraph.ir.variable import Parameter, Variable, normalize_dtype, normalize_shape
+from minigraph.layers.helper import LayerHelper, create_parameter_in
+from minigraph.param_attr import ParamAttr
+
+
+def data(name: str, shape: Any, dtype: Any = "float32", lod_level: int = 0) -> Variable:
+    """A variable fed at run time; None or -1 marks a free dimension (usually the batch)."""
+    if not isinstance(name, str) or not name:
+        raise GraphBuildError(f"data: name must be a non-empty string, got {name!r}")
+    block = default_main_program().global_block()
+    if block.has_var(name):
+        raise GraphBuildError(f"data: a variable named {name!r} already exists in this program")
+    return block.create_var(name, normalize_shape(shape), normalize_dtype(dtype), stop_gradient=True,
+                            is_data=True)
+
+
+def create_parameter(shape: Any, dtype: Any = "float32", name: str | None = None, attr: Any = None,
+                     is_bias: bool = False, default_initializer: Initializer | None = None) -> Parameter:
+    """A free-standing parameter (initialised in the startup program)."""
+    attr = ParamAttr.to_attr(attr)
+    if attr is False:
+        raise GraphBuildError("create_parameter: attr=False makes no sense here")
+    if name is not None:
+        attr.name = name
+    helper = LayerHelper("create_parameter")
+    return helper.create_parameter(attr, normalize_shape(shape), normalize_dtype(dtype), is_bias,
+                                   default_initializer)
+
+
+def create_global_var(shape: Any, value: float, dtype: Any, persistable: bool = False,
+                      force_cpu: bool = False, name: str | None = None) -> Variable:
+    """A variable filled with `value` by the startup program (and kept if persistable)."""
+    main, startup = default_main_program(), default_startup_program()
+    name = name or main.names.generate("global_var")
+    shape, dtype = normalize_shape(shape), normalize_dtype(dtype)
+    v = main.global_block().create_var(name, shape, dtype, persistable=persistable, stop_gradient=True)
+    sv = startup.global_block().create_var(name, shape, dtype, persistable=persistable, stop_gradient=True)
+    Constant(value)(sv, startup.global_block())
+    return v
+
+
+def fill_constant(shape: Any, dtype: Any, value: float, out: Variable | None = None) -> Variable:
+    helper = LayerHelper("fill_constant")
+    dtype = normalize_dtype(dtype)
+    out = out or helper.create_tmp(dtype, stop_gradient=True)
+    helper.append_op("fill_constant", {}, {"Out": out},
+                     {"shape": list(normalize_shape(shape)), "dtype": dtype, "value": float(value)})
+    return out
+
+
+def assign(input: Any, output: Variable | None = None) -> Variable:
+    """Copy `input` (a Variable, or a numpy array / number made a constant) into `output`."""
+    import numpy as np
+
+    helper = LayerHelper("assign")
+    if not isinstance(input, Variable):
+        arr = np.asarray(input)
+        if arr.ndim and arr.size != 1 and not np.all(arr == arr.flat[0]):
+            raise GraphBuildError("assign: only Variables and constant-valued arrays are supported")
+        return fill_constant(arr.shape, arr.dtype if arr.dtype.kind == "f" else "float32",
+                             float(arr.flat[0]) if arr.size else 0.0, output)
+    output = output or helper.create_tmp(input.dtype)
+    helper.append_op("assign", {"X": input}, {"Out": output})
+    return output
+
+
+def cast(x: Variable, dtype: Any) -> Variable:
+    helper = LayerHelper("cast")
+    dtype = normalize_dtype(dtype)
+    out = helper.create_tmp(dtype)
+    helper.append_op("cast", {"X": x}, {"Out": out}, {"in_dtype": x.dtype, "out_dtype": dtype})
+    return out
+
+
+def sums(input: list[Variable], out: Variable | None = None) -> Variable:
+    helper = LayerHelper("sum")
+    out = out or helper.create_tmp(input[0].dtype)
+    helper.append_op("sum", {"X": list(input)}, {"Out": out})
+    return out

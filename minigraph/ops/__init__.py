@@ -1,0 +1,17 @@
+"""Op families. Importing this package registers every op in the registry."""
+
+from minigraph.ops import (  # noqa: F401
+    activation,
+    average,
+    init,
+    loss,
+    math,
+    nn,
+    norm,
+    optim,
+    reduction,
+    shape,
+)
+from minigraph.ops.registry import OpDef, all_ops, get_op, register
+
+__all__ = ["OpDef", "all_ops", "get_op", "register"]

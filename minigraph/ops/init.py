@@ -1,0 +1,51 @@
+"""Random initializer ops (run by startup programs). A seed of 0 means "fresh entropy";
+the executor replaces it with a per-op seed derived from Program.random_seed when set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from minigraph.ir.variable import normalize_dtype
+from minigraph.ops.registry import OpDef, register
+
+
+def rng_for(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed if seed else None)
+
+
+def _shape_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+    return {"Out": (tuple(attrs["shape"]), normalize_dtype(attrs["dtype"]))}
+
+
+def _uniform(a: dict[str, Any]) -> tuple[np.ndarray]:
+    out = rng_for(a["seed"]).uniform(a["min"], a["max"], size=a["shape"])
+    return (out.astype(a["dtype"]),)
+
+
+def _gaussian(a: dict[str, Any]) -> tuple[np.ndarray]:
+    out = rng_for(a["seed"]).normal(a["mean"], a["std"], size=a["shape"])
+    return (out.astype(a["dtype"]),)
+
+
+def _truncated_gaussian(a: dict[str, Any]) -> tuple[np.ndarray]:
+    # Redraw values outside two standard deviations, as truncated-normal initializers do.
+    rng = rng_for(a["seed"])
+    out = rng.normal(0.0, 1.0, size=a["shape"])
+    bad = np.abs(out) > 2.0
+    while bad.any():
+        out[bad] = rng.normal(0.0, 1.0, size=int(bad.sum()))
+        bad = np.abs(out) > 2.0
+    return ((out * a["std"] + a["mean"]).astype(a["dtype"]),)
+
+
+register(OpDef("uniform_random", (), ("Out",), _uniform, _shape_infer,
+               attrs={"shape": [], "dtype": "float32", "min": -1.0, "max": 1.0, "seed": 0},
+               no_grad="no inputs: a random constant"))
+register(OpDef("gaussian_random", (), ("Out",), _gaussian, _shape_infer,
+               attrs={"shape": [], "dtype": "float32", "mean": 0.0, "std": 1.0, "seed": 0},
+               no_grad="no inputs: a random constant"))
+register(OpDef("truncated_gaussian_random", (), ("Out",), _truncated_gaussian, _shape_infer,
+               attrs={"shape": [], "dtype": "float32", "mean": 0.0, "std": 1.0, "seed": 0},
+               no_grad="no inputs: a random constant"))

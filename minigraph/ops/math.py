@@ -1,0 +1,305 @@
+"""Arithmetic ops: elementwise binaries, scale, mul (fc's matmul), matmul, sum, cast,
+assign, fill_constant and friends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from minigraph.errors import GraphBuildError
+from minigraph.ir.variable import normalize_dtype, shape_text
+from minigraph.ops.common import (
+    NO_SECOND_ORDER,
+    align,
+    align_shape,
+    broadcast_shape,
+    grad_slots,
+    like_inputs,
+    same_as,
+    unbroadcast,
+)
+from minigraph.ops.registry import OpDef, register
+
+# --- elementwise binaries -------------------------------------------------------------
+
+
+def _binary_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+    x, y = ins["X"], ins["Y"]
+    if x.dtype != y.dtype:
+        raise GraphBuildError(f"X is {x.dtype} but Y is {y.dtype}; cast one of them first")
+    y_shape = align_shape(y.shape, len(x.shape), attrs["axis"])
+    return {"Out": (broadcast_shape(x.shape, y_shape), x.dtype)}
+
+
+def _binary_grad_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+    return like_inputs(**grad_slots("X", "Y"))(ins, attrs)
+
+
+def _grad_pair(dx: np.ndarray, dy: np.ndarray, x: np.ndarray, y: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    ya = align(y, x.ndim, axis)
+    return unbroadcast(dx, x.shape).astype(x.dtype, copy=False), unbroadcast(dy, ya.shape).reshape(y.shape).astype(y.dtype, copy=False)
+
+
+def _d_add(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:
+    return _grad_pair(d, d, x, y, a["axis"])
+
+
+def _d_sub(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:
+    return _grad_pair(d, -d, x, y, a["axis"])
+
+
+def _d_mul(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:
+    ya = align(y, x.ndim, a["axis"])
+    return _grad_pair(d * ya, d * x, x, y, a["axis"])
+
+
+def _d_div(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:
+    ya = align(y, x.ndim, a["axis"])
+    dx = d / ya
+    return _grad_pair(dx, -dx * x / ya, x, y, a["axis"])
+
+
+def _d_max(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:
+    # NOTE: ties send the gradient to X, as Paddle does.
+    ya = align(y, x.ndim, a["axis"])
+    take_x = x >= ya
+    return _grad_pair(d * take_x, d * ~take_x, x, y, a["axis"])
+
+
+def _d_min(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:
+    ya = align(y, x.ndim, a["axis"])
+    take_x = x <= ya
+    return _grad_pair(d * take_x, d * ~take_x, x, y, a["axis"])
+
+
+def _register_binary(name: str, fn: Any, dfn: Any) -> None:
+    op = f"elementwise_{name}"
+
+    def kernel(a: dict[str, Any], x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray]:
+        return (fn(x, align(y, x.ndim, a["axis"])),)
+
+    def grad(g: Any) -> None:
+        g.emit(f"{op}_grad", X=g.input("X"), Y=g.input("Y"), **{"Out@GRAD": g.out_grad("Out")},
+               **{"X@GRAD": g.in_grad("X"), "Y@GRAD": g.in_grad("Y")}, attrs=g.attrs)
+
+    register(OpDef(op, ("X", "Y"), ("Out",), kernel, _binary_infer, attrs={"axis": -1}, grad=grad))
+    register(OpDef(f"{op}_grad", ("X", "Y", "Out@GRAD"), ("X@GRAD", "Y@GRAD"), dfn, _binary_grad_infer,
+                   attrs={"axis": -1}, no_grad=NO_SECOND_ORDER, optional_outputs=("X@GRAD", "Y@GRAD")))
+
+
+_register_binary("add", np.add, _d_add)
+_register_binary("sub", np.subtract, _d_sub)
+_register_binary("mul", np.multiply, _d_mul)
+_register_binary("div", np.divide, _d_div)
+_register_binary("max", np.maximum, _d_max)
+_register_binary("min", np.minimum, _d_min)
+
+# --- scale ----------------------------------------------------------------------------
+
+
+def _scale(a: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray]:
+    s, b = np.asarray(a["scale"], x.dtype), np.asarray(a["bias"], x.dtype)
+    return ((x * s + b) if a["bias_after_scale"] else ((x + b) * s),)
+
+
+register(OpDef(
+    "scale", ("X",), ("Out",), _scale, same_as("X"),
+    attrs={"scale": 1.0, "bias": 0.0, "bias_after_scale": True},
+    # d/dx (s*x + b) = s: the gradient of a scale is another scale.
+    grad=lambda g: g.emit("scale", X=g.out_grad("Out"), Out=g.in_grad("X"),
+                          attrs={"scale": g.attr("scale"), "bias": 0.0}),
+))
+
+# --- mul: fc's flattening matrix product ---------------------------------------------
+
+
+def _flat2(shape: tuple[int, ...], k: int) -> tuple[int, int]:
+    rows = int(np.prod(shape[:k])) if k else 1
+    return rows, int(np.prod(shape[k:]))
+
+
+def _mul_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+    x, y = ins["X"], ins["Y"]
+    kx, ky = attrs["x_num_col_dims"], attrs["y_num_col_dims"]
+    if not 0 < kx < max(len(x.shape), 1) + 1 or not 0 < ky < len(y.shape) + 1:
+        raise GraphBuildError(f"num_col_dims ({kx}, {ky}) out of range")
+    xin, yin = x.shape[kx:], y.shape[:ky]
+    if -1 not in xin and -1 not in yin and int(np.prod(xin)) != int(np.prod(yin)):
+        raise GraphBuildError(
+            f"X's trailing dims {shape_text(xin)} hold {int(np.prod(xin))} values but Y's leading dims "
+            f"{shape_text(yin)} hold {int(np.prod(yin))}"
+        )
+    if x.dtype != y.dtype:
+        raise GraphBuildError(f"X is {x.dtype} but Y is {y.dtype}")
+    return {"Out": (tuple(x.shape[:kx]) + tuple(y.shape[ky:]), x.dtype)}
+
+
+def _mul(a: dict[str, Any], x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray]:
+    kx, ky = a["x_num_col_dims"], a["y_num_col_dims"]
+    out = x.reshape(_flat2(x.shape, kx)) @ y.reshape(_flat2(y.shape, ky))
+    return (out.reshape(x.shape[:kx] + y.shape[ky:]),)
+
+
+def _mul_grad(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:
+    kx, ky = a["x_num_col_dims"], a["y_num_col_dims"]
+    x2, y2 = x.reshape(_flat2(x.shape, kx)), y.reshape(_flat2(y.shape, ky))
+    d2 = d.reshape(x2.shape[0], y2.shape[1])
+    return (d2 @ y2.T).reshape(x.shape), (x2.T @ d2).reshape(y.shape)
+
+
+register(OpDef("mul", ("X", "Y"), ("Out",), _mul, _mul_infer,
+               attrs={"x_num_col_dims": 1, "y_num_col_dims": 1},
+               grad=lambda g: g.emit("mul_grad", X=g.input("X"), Y=g.input("Y"),
+                                     **{"Out@GRAD": g.out_grad("Out"), "X@GRAD": g.in_grad("X"),
+                                        "Y@GRAD": g.in_grad("Y")}, attrs=g.attrs)))
+register(OpDef("mul_grad", ("X", "Y", "Out@GRAD"), ("X@GRAD", "Y@GRAD"), _mul_grad,
+               like_inputs(**grad_slots("X", "Y")), attrs={"x_num_col_dims": 1, "y_num_col_dims": 1},
+               no_grad=NO_SECOND_ORDER, optional_outputs=("X@GRAD", "Y@GRAD")))
+
+# --- matmul ---------------------------------------------------------------------------
+
+
+def _matmul_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+    x, y = ins["X"], ins["Y"]
+    if x.dtype != y.dtype:
+        raise GraphBuildError(f"X is {x.dtype} but Y is {y.dtype}")
+    xs, ys = list(x.shape), list(y.shape)
+    if not xs or not ys:
+        raise GraphBuildError("matmul needs inputs of rank >= 1")
+    xs = [1] + xs if len(xs) == 1 else xs
+    ys = ys + [1] if len(ys) == 1 else ys
+    if attrs["transpose_X"]:
+        xs[-1], xs[-2] = xs[-2], xs[-1]
+    if attrs["transpose_Y"]:
+        ys[-1], ys[-2] = ys[-2], ys[-1]
+    if xs[-1] != ys[-2] and -1 not in (xs[-1], ys[-2]):
+        raise GraphBuildError(
+            f"inner dimensions differ: X {x.name!r} {shape_text(x.shape)} and Y {y.name!r} "
+            f"{shape_text(y.shape)} (transpose_X={attrs['transpose_X']}, transpose_Y={attrs['transpose_Y']}) "
+            f"multiply {xs[-1]} by {ys[-2]}"
+        )
+    batch = broadcast_shape(tuple(xs[:-2]), tuple(ys[:-2]))
+    out = list(batch) + [xs[-2], ys[-1]]
+    if len(x.shape) == 1:
+        out.pop(-2)
+    if len(y.shape) == 1:
+        out.pop(-1)
+    return {"Out": (tuple(out), x.dtype)}
+
+
+def _mt(a: np.ndarray) -> np.ndarray:
+    return np.swapaxes(a, -1, -2)
+
+
+def _matmul(a: dict[str, Any], x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray]:
+    xx = _mt(x) if a["transpose_X"] and x.ndim > 1 else x
+    yy = _mt(y) if a["transpose_Y"] and y.ndim > 1 else y
+    out = np.matmul(xx, yy)
+    if a["alpha"] != 1.0:
+        out = out * np.asarray(a["alpha"], out.dtype)
+    return (out,)
+
+
+def _matmul_grad(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:
+    # Work on at-least-2-D views, then sum away broadcast batch dims.
+    x2 = x.reshape(1, -1) if x.ndim == 1 else x
+    y2 = y.reshape(-1, 1) if y.ndim == 1 else y
+    d2 = d
+    if x.ndim == 1:
+        d2 = np.expand_dims(d2, -2)
+    if y.ndim == 1:
+        d2 = np.expand_dims(d2, -1)
+    if a["alpha"] != 1.0:
+        d2 = d2 * np.asarray(a["alpha"], d2.dtype)
+    tx, ty = a["transpose_X"] and x.ndim > 1, a["transpose_Y"] and y.ndim > 1
+    xe, ye = (_mt(x2) if tx else x2), (_mt(y2) if ty else y2)
+    dxe = np.matmul(d2, _mt(ye))
+    dye = np.matmul(_mt(xe), d2)
+    dx = _mt(dxe) if tx else dxe
+    dy = _mt(dye) if ty else dye
+    dx = unbroadcast(dx, x2.shape).reshape(x.shape)
+    dy = unbroadcast(dy, y2.shape).reshape(y.shape)
+    return dx, dy
+
+
+register(OpDef("matmul", ("X", "Y"), ("Out",), _matmul, _matmul_infer,
+               attrs={"transpose_X": False, "transpose_Y": False, "alpha": 1.0},
+               grad=lambda g: g.emit("matmul_grad", X=g.input("X"), Y=g.input("Y"),
+                                     **{"Out@GRAD": g.out_grad("Out"), "X@GRAD": g.in_grad("X"),
+                                        "Y@GRAD": g.in_grad("Y")}, attrs=g.attrs)))
+register(OpDef("matmul_grad", ("X", "Y", "Out@GRAD"), ("X@GRAD", "Y@GRAD"), _matmul_grad,
+               like_inputs(**grad_slots("X", "Y")),
+               attrs={"transpose_X": False, "transpose_Y": False, "alpha": 1.0},
+               no_grad=NO_SECOND_ORDER, optional_outputs=("X@GRAD", "Y@GRAD")))
+
+# --- sum (gradient accumulation and regularization) ----------------------------------
+
+
+def _sum_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+    xs = ins["X"]
+    if not xs:
+        raise GraphBuildError("sum needs at least one input")
+    shape = xs[0].shape
+    for v in xs[1:]:
+        shape = broadcast_shape(shape, v.shape)
+    return {"Out": (shape, xs[0].dtype)}
+
+
+def _sum(a: dict[str, Any], xs: list[np.ndarray]) -> tuple[np.ndarray]:
+    out = xs[0] + xs[1] if len(xs) > 1 else xs[0].copy()
+    for x in xs[2:]:
+        out += x
+    return (out,)
+
+
+def _sum_grad(g: Any) -> None:
+    for name, target in zip(g.input("X"), g.in_grad("X")):
+        if target is not None:
+            g.emit("assign", X=g.out_grad("Out"), Out=target)
+    del name
+
+
+register(OpDef("sum", ("X*",), ("Out",), _sum, _sum_infer, grad=_sum_grad))
+
+# --- cast / assign / fill -------------------------------------------------------------
+
+
+def _cast_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+    return {"Out": (ins["X"].shape, normalize_dtype(attrs["out_dtype"]))}
+
+
+def _cast_grad(g: Any) -> None:
+    if g.in_grad("X") is not None:
+        g.emit("cast", X=g.out_grad("Out"), Out=g.in_grad("X"),
+               attrs={"in_dtype": g.attr("out_dtype"), "out_dtype": g.attr("in_dtype")})
+
+
+register(OpDef("cast", ("X",), ("Out",), lambda a, x: (x.astype(a["out_dtype"]),), _cast_infer,
+               attrs={"in_dtype": "float32", "out_dtype": "float32"}, grad=_cast_grad))
+
+register(OpDef("assign", ("X",), ("Out",), lambda a, x: (x.copy(),), same_as("X"),
+               grad=lambda g: g.emit("assign", X=g.out_grad("Out"), Out=g.in_grad("X"))))
+
+
+def _fill_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+    return {"Out": (tuple(attrs["shape"]), normalize_dtype(attrs["dtype"]))}
+
+
+register(OpDef("fill_constant", (), ("Out",),
+               lambda a: (np.full(a["shape"], a["value"], dtype=a["dtype"]),), _fill_infer,
+               attrs={"shape": [], "dtype": "float32", "value": 0.0},
+               no_grad="no inputs: a constant"))
+
+
+def _fill_like_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+    x = ins["X"]
+    return {"Out": (x.shape, normalize_dtype(attrs["dtype"]) if attrs["dtype"] else x.dtype)}
+
+
+register(OpDef("fill_any_like", ("X",), ("Out",),
+               lambda a, x: (np.full(x.shape, a["value"], dtype=a["dtype"] or x.dtype),),
+               _fill_like_infer, attrs={"value": 0.0, "dtype": ""},
+               no_grad="its output does not depend on the input's values"))
+register(OpDef("fill_zeros_like", ("X",), ("Out",), lambda a, x: (np.zeros_like(x),), same_as("X"),
+               no_grad="its output does not depend on the input's values"))

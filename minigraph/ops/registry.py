@@ -1,0 +1,171 @@
+"""The op registry: one OpDef per op type holds everything about it.
+
+Slot specs: "X" is one variable, "X?" is optional, "X*" is a list of variables.
+A kernel is called as `kernel(attrs, *inputs)` with inputs in slot order (None for an
+absent optional slot, a list for a "*" slot) and returns a tuple of outputs in slot order.
+`infer(ins, attrs)` gets the input Variables the same way and returns
+{out_slot: (shape, dtype)} (a list of pairs for "*" slots); it raises GraphBuildError.
+A grad maker `grad(g)` emits the gradient ops through a GradContext (static or eager).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from minigraph.errors import GraphBuildError
+
+
+@dataclass(frozen=True)
+class Slot:
+    name: str
+    optional: bool = False
+    variadic: bool = False
+
+    @staticmethod
+    def parse(spec: str) -> Slot:
+        if spec.endswith("?"):
+            return Slot(spec[:-1], optional=True)
+        if spec.endswith("*"):
+            return Slot(spec[:-1], variadic=True)
+        return Slot(spec)
+
+
+@dataclass(frozen=True)
+class OpDef:
+    type: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    kernel: Callable[..., tuple[Any, ...]]
+    infer: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
+    attrs: dict[str, Any] = field(default_factory=dict)
+    grad: Callable[[Any], None] | None = None
+    no_grad: str | None = None  # why this op has no gradient (a visible decision)
+    no_grad_inputs: tuple[str, ...] = ()  # inputs never differentiated (labels, indices)
+    inplace: dict[str, str] = field(default_factory=dict)  # out slot -> the in slot it is
+    optional_outputs: tuple[str, ...] = ()  # outputs a caller may leave unwired
+
+    def __post_init__(self) -> None:
+        if (self.grad is None) == (self.no_grad is None):
+            raise ValueError(f"op {self.type}: give exactly one of grad= and no_grad=")
+        object.__setattr__(self, "in_slots", tuple(Slot.parse(s) for s in self.inputs))
+        object.__setattr__(self, "out_slots", tuple(Slot.parse(s) for s in self.outputs))
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.in_slots)  # type: ignore[attr-defined]
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.out_slots)  # type: ignore[attr-defined]
+
+
+_REGISTRY: dict[str, OpDef] = {}
+
+
+def register(opdef: OpDef) -> OpDef:
+    if opdef.type in _REGISTRY:
+        raise ValueError(f"op type {opdef.type!r} registered twice")
+    _REGISTRY[opdef.type] = opdef
+    return opdef
+
+
+def get_op(op_type: str) -> OpDef:
+    _load_all()
+    try:
+        return _REGISTRY[op_type]
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(op_type, _REGISTRY, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise GraphBuildError(f"unknown op type {op_type!r}{hint}") from None
+
+
+def has_op(op_type: str) -> bool:
+    _load_all()
+    return op_type in _REGISTRY
+
+
+def all_ops() -> dict[str, OpDef]:
+    _load_all()
+    return dict(_REGISTRY)
+
+
+_loaded = False
+
+
+def _load_all() -> None:
+    """Import every op family module once; each registers its ops on import."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import minigraph.ops  # noqa: F401  (its __init__ imports the families)
+
+
+# --- attr checking ------------------------------------------------------------------
+
+
+def check_attrs(opdef: OpDef, attrs: dict[str, Any]) -> dict[str, Any]:
+    """Fill defaults, refuse unknown attrs, and check each value's type against its default."""
+    unknown = set(attrs) - set(opdef.attrs)
+    if unknown:
+        raise GraphBuildError(
+            f"op {opdef.type}: unknown attribute(s) {sorted(unknown)}; "
+            f"known: {sorted(opdef.attrs) or 'none'}"
+        )
+    out: dict[str, Any] = {}
+    for name, default in opdef.attrs.items():
+        value = attrs.get(name, default)
+        out[name] = _coerce_attr(opdef.type, name, value, default)
+    return out
+
+
+def _coerce_attr(op_type: str, name: str, value: Any, default: Any) -> Any:
+    import numpy as np
+
+    if default is None or value is None:
+        return _plain(value)
+    bad = f"op {op_type}: attribute {name!r} must be {type(default).__name__}, got {value!r}"
+    if isinstance(default, bool):
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        raise _attr_type_error(bad)
+    if isinstance(default, int):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise _attr_type_error(bad)
+        return int(value)
+    if isinstance(default, float):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+            raise _attr_type_error(bad)
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise _attr_type_error(bad)
+        return value
+    if isinstance(default, (list, tuple)):
+        if not isinstance(value, (list, tuple)):
+            raise _attr_type_error(bad)
+        return [_plain(v) for v in value]
+    return _plain(value)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and tuples become plain JSON-able Python values."""
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _attr_type_error(msg: str) -> Exception:
+    from minigraph.errors import OpTypeError
+
+    return OpTypeError(msg)
