@@ -92,12 +92,14 @@ class _StaticGradContext:
         return any(s.name == slot and s.variadic for s in slots)
 
     def input(self, slot: str) -> Any:
-        return self._slot_value(self.bw.an.reads[self.idx].get(slot, []), slot,
-                                self._variadic(self.opdef.in_slots, slot))
+        return self._slot_value(
+            self.bw.an.reads[self.idx].get(slot, []), slot, self._variadic(self.opdef.in_slots, slot)
+        )
 
     def output(self, slot: str) -> Any:
-        return self._slot_value(self.bw.an.writes[self.idx].get(slot, []), slot,
-                                self._variadic(self.opdef.out_slots, slot))
+        return self._slot_value(
+            self.bw.an.writes[self.idx].get(slot, []), slot, self._variadic(self.opdef.out_slots, slot)
+        )
 
     def var(self, name: str) -> Variable:
         return self.bw.block.var(name)
@@ -130,8 +132,7 @@ class _StaticGradContext:
 
 
 class _Backward:
-    def __init__(self, block: Block, targets: Sequence[Variable], inputs: set[str] | None,
-                 no_grad: set[str]) -> None:
+    def __init__(self, block: Block, targets: Sequence[Variable], inputs: set[str] | None, no_grad: set[str]) -> None:
         self.block = block
         self.fwd_ops = list(block.ops)
         stop = set(no_grad)
@@ -154,8 +155,13 @@ class _Backward:
             if not any(k in needed for k in writes):
                 continue
             opdef = get_op(self.fwd_ops[i].type)
-            ins = [k for s, ks in self.an.reads[i].items() if s not in opdef.no_grad_inputs for k in ks
-                   if k in self.an.requires]
+            ins = [
+                k
+                for s, ks in self.an.reads[i].items()
+                if s not in opdef.no_grad_inputs
+                for k in ks
+                if k in self.an.requires
+            ]
             if not ins or opdef.grad is None:
                 continue
             chosen.append(i)
@@ -240,8 +246,7 @@ class _Backward:
                 inputs[slot] = value
             else:
                 if isinstance(value, list):  # a list output with holes: fill with throwaways
-                    value = [v if v is not None else self.block.program.names.generate(f"{type}@UNUSED")
-                             for v in value]
+                    value = [v if v is not None else self.block.program.names.generate(f"{type}@UNUSED") for v in value]
                 outputs[slot] = value
         # Grad makers may pass the forward op's attrs wholesale; keep the ones this op has.
         attrs = {k: v for k, v in attrs.items() if k in opdef.attrs}
@@ -257,12 +262,21 @@ class _Backward:
             else:
                 gname = self.grad_name(key)
                 if all(d >= 0 for d in t.shape):
-                    self.block.append_op("fill_constant", {}, {"Out": gname},
-                                         {"shape": list(t.shape), "dtype": t.dtype, "value": 1.0},
-                                         role=OpRole.BACKWARD | OpRole.LOSS)
+                    self.block.append_op(
+                        "fill_constant",
+                        {},
+                        {"Out": gname},
+                        {"shape": list(t.shape), "dtype": t.dtype, "value": 1.0},
+                        role=OpRole.BACKWARD | OpRole.LOSS,
+                    )
                 else:
-                    self.block.append_op("fill_any_like", {"X": t.name}, {"Out": gname},
-                                         {"value": 1.0}, role=OpRole.BACKWARD | OpRole.LOSS)
+                    self.block.append_op(
+                        "fill_any_like",
+                        {"X": t.name},
+                        {"Out": gname},
+                        {"value": 1.0},
+                        role=OpRole.BACKWARD | OpRole.LOSS,
+                    )
                 self.final[key] = gname
         for i in self.relevant:
             op = self.fwd_ops[i]
@@ -285,8 +299,12 @@ class _Backward:
             self.block._insert_op(index, "assign", {"X": name}, {"Out": saved}, role=OpRole.BACKWARD)
 
 
-def append_backward(loss: Variable, parameter_list: Sequence[Any] | None = None,
-                    no_grad_set: Iterable[Any] | None = None, callbacks: Any = None) -> list[tuple[Parameter, Variable]]:
+def append_backward(
+    loss: Variable,
+    parameter_list: Sequence[Any] | None = None,
+    no_grad_set: Iterable[Any] | None = None,
+    callbacks: Any = None,
+) -> list[tuple[Parameter, Variable]]:
     """Append the gradient ops of `loss` to its program; returns [(param, grad)] in
     parameter creation order for the trainable parameters that get a gradient."""
     if not isinstance(loss, Variable):
@@ -309,14 +327,18 @@ def append_backward(loss: Variable, parameter_list: Sequence[Any] | None = None,
     return pairs
 
 
-def gradients(targets: Any, inputs: Any, target_gradients: Any = None,
-              no_grad_set: Iterable[Any] | None = None) -> list[Variable | None]:
+def gradients(
+    targets: Any, inputs: Any, target_gradients: Any = None, no_grad_set: Iterable[Any] | None = None
+) -> list[Variable | None]:
     """Gradients of the sum of `targets` with respect to each of `inputs` (None where an
     input does not reach a target or has stop_gradient=True)."""
     targets = list(targets) if isinstance(targets, (list, tuple)) else [targets]
     inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-    tgrads = list(target_gradients) if isinstance(target_gradients, (list, tuple)) else (
-        [target_gradients] * len(targets) if target_gradients is not None else [None] * len(targets))
+    tgrads = (
+        list(target_gradients)
+        if isinstance(target_gradients, (list, tuple))
+        else ([target_gradients] * len(targets) if target_gradients is not None else [None] * len(targets))
+    )
     if len(tgrads) != len(targets):
         raise GraphBuildError("gradients: target_gradients must match targets in length")
     block = targets[0].block.program.global_block()
@@ -325,8 +347,7 @@ def gradients(targets: Any, inputs: Any, target_gradients: Any = None,
     for t in targets:  # gradients() seeds with fill_any_like, as Paddle does
         if seeds[t.name] is None:
             gname = bw.grad_name((t.name, bw.an.latest.get(t.name, 0)))
-            block.append_op("fill_any_like", {"X": t.name}, {"Out": gname}, {"value": 1.0},
-                            role=OpRole.BACKWARD)
+            block.append_op("fill_any_like", {"X": t.name}, {"Out": gname}, {"value": 1.0}, role=OpRole.BACKWARD)
             seeds[t.name] = gname
     grads = bw.run(seeds)
     return [block.var(grads[v.name]) if v.name in grads else None for v in inputs]

@@ -78,8 +78,9 @@ class TruncatedNormal(Normal):
 class Xavier(Initializer):
     """Glorot: uniform with limit sqrt(6/(fan_in+fan_out)), or normal with std sqrt(2/(fan_in+fan_out))."""
 
-    def __init__(self, uniform: bool = True, fan_in: int | None = None, fan_out: int | None = None,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, uniform: bool = True, fan_in: int | None = None, fan_out: int | None = None, seed: int = 0
+    ) -> None:
         self.uniform, self.fan_in, self.fan_out, self.seed = uniform, fan_in, fan_out, int(seed)
 
     def __call__(self, var: Variable, block: Any) -> Any:

@@ -9,9 +9,16 @@ class ParamAttr:
     """Name, initializer, learning-rate scale, regularizer and flags of a parameter.
     `False` as a layer's bias_attr means "no bias"."""
 
-    def __init__(self, name: str | None = None, initializer: Any = None, learning_rate: float = 1.0,
-                 regularizer: Any = None, trainable: bool = True, do_model_average: bool = True,
-                 need_clip: bool = True) -> None:
+    def __init__(
+        self,
+        name: str | None = None,
+        initializer: Any = None,
+        learning_rate: float = 1.0,
+        regularizer: Any = None,
+        trainable: bool = True,
+        do_model_average: bool = True,
+        need_clip: bool = True,
+    ) -> None:
         self.name = name
         self.initializer = initializer
         self.learning_rate = float(learning_rate)

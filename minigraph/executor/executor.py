@@ -42,8 +42,14 @@ class Executor:
         self._plans: OrderedDict[tuple[Any, ...], Plan] = OrderedDict()
         self._lock = threading.Lock()
 
-    def run(self, program: Program | None = None, feed: dict[Any, Any] | None = None,
-            fetch_list: Any = None, scope: Scope | None = None, return_numpy: bool = True) -> list[Any]:
+    def run(
+        self,
+        program: Program | None = None,
+        feed: dict[Any, Any] | None = None,
+        fetch_list: Any = None,
+        scope: Scope | None = None,
+        return_numpy: bool = True,
+    ) -> list[Any]:
         """Run every op of `program` once; return copies of the `fetch_list` values."""
         program = default_main_program() if program is None else program
         if not isinstance(program, Program):

@@ -154,8 +154,9 @@ class Plan:
         who = f"op {op.type} (#{k}) reads it" if op is not None else "it is fetched"
         if v.is_data:
             raise FeedError(f"variable {name!r} is not fed, but {who}; pass feed={{{name!r}: array}}")
-        raise FeedError(f"variable {name!r} has no value: nothing writes it before {who}, and it is "
-                        f"neither fed nor persistable")
+        raise FeedError(
+            f"variable {name!r} has no value: nothing writes it before {who}, and it is neither fed nor persistable"
+        )
 
     def check_feed(self, name: str, value: Any) -> np.ndarray:
         v: Variable = self.feed_vars[name]
@@ -167,20 +168,27 @@ class Plan:
             raise FeedError(f"feed {name!r}: expected numbers of dtype {v.dtype}, got {arr.dtype}")
         if arr.dtype != v.dtype:
             if not np.can_cast(arr.dtype, v.dtype, casting="same_kind"):
-                raise FeedError(f"feed {name!r}: dtype {arr.dtype} cannot be cast to the variable's "
-                                f"dtype {v.dtype} (numpy 'same_kind' rule)")
+                raise FeedError(
+                    f"feed {name!r}: dtype {arr.dtype} cannot be cast to the variable's "
+                    f"dtype {v.dtype} (numpy 'same_kind' rule)"
+                )
             arr = arr.astype(v.dtype)
         if v.is_data or not v.persistable:
             if arr.ndim != len(v.shape):
-                raise FeedError(f"feed {name!r}: expected rank {len(v.shape)} (shape {shape_text(v.shape)}), "
-                                f"got shape {shape_text(arr.shape)}")
+                raise FeedError(
+                    f"feed {name!r}: expected rank {len(v.shape)} (shape {shape_text(v.shape)}), "
+                    f"got shape {shape_text(arr.shape)}"
+                )
             for axis, (want, got) in enumerate(zip(v.shape, arr.shape)):
                 if want >= 0 and want != got:
-                    raise FeedError(f"feed {name!r}: dimension {axis} must be {want} (shape "
-                                    f"{shape_text(v.shape)}), got shape {shape_text(arr.shape)}")
+                    raise FeedError(
+                        f"feed {name!r}: dimension {axis} must be {want} (shape "
+                        f"{shape_text(v.shape)}), got shape {shape_text(arr.shape)}"
+                    )
         elif tuple(arr.shape) != tuple(v.shape) and -1 not in v.shape:
-            raise FeedError(f"feed {name!r}: persistable variable has shape {shape_text(v.shape)}, "
-                            f"got {shape_text(arr.shape)}")
+            raise FeedError(
+                f"feed {name!r}: persistable variable has shape {shape_text(v.shape)}, got {shape_text(arr.shape)}"
+            )
         return arr
 
     def run(self, scope: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -190,7 +198,8 @@ class Plan:
             if value is None:
                 raise UninitializedVariableError(
                     f"persistable variable {name!r} has no value in the scope; run the startup program "
-                    f"(exe.run(startup_program)) or load a checkpoint before running this program")
+                    f"(exe.run(startup_program)) or load a checkpoint before running this program"
+                )
             env[i] = value
         for name, arr in feeds.items():
             env[self.feed_idx[name]] = arr

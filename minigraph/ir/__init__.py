@@ -12,6 +12,14 @@ from minigraph.ir.program import Program
 from minigraph.ir.variable import Parameter, Variable
 
 __all__ = [
-    "Block", "Operator", "OpRole", "Parameter", "Program", "Variable",
-    "default_main_program", "default_startup_program", "name_scope", "program_guard",
+    "Block",
+    "Operator",
+    "OpRole",
+    "Parameter",
+    "Program",
+    "Variable",
+    "default_main_program",
+    "default_startup_program",
+    "name_scope",
+    "program_guard",
 ]

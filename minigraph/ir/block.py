@@ -115,8 +115,15 @@ class Block:
         self.program._bump()
         return op
 
-    def _insert_op(self, index: int, type: str, inputs: dict[str, Any], outputs: dict[str, Any],
-                   attrs: dict[str, Any] | None = None, role: int = OpRole.FORWARD) -> Operator:
+    def _insert_op(
+        self,
+        index: int,
+        type: str,
+        inputs: dict[str, Any],
+        outputs: dict[str, Any],
+        attrs: dict[str, Any] | None = None,
+        role: int = OpRole.FORWARD,
+    ) -> Operator:
         op = self._make_op(type, inputs, outputs, attrs or {}, role)
         self.ops.insert(index, op)
         self.program._bump()
@@ -126,39 +133,39 @@ class Block:
         del self.ops[index]
         self.program._bump()
 
-    def _make_op(self, type: str, inputs: dict[str, Any], outputs: dict[str, Any],
-                 attrs: dict[str, Any], role: int) -> Operator:
+    def _make_op(
+        self, type: str, inputs: dict[str, Any], outputs: dict[str, Any], attrs: dict[str, Any], role: int
+    ) -> Operator:
         opdef = get_op(type)
         in_names = self._slot_names(opdef, opdef.in_slots, inputs, "input")  # type: ignore[attr-defined]
         out_names = self._slot_names(opdef, opdef.out_slots, outputs, "output", create=True)  # type: ignore[attr-defined]
         attrs = check_attrs(opdef, attrs)
         self._infer(opdef, in_names, out_names, attrs)
-        return Operator(self, type, in_names, out_names, attrs, role, user_callsite(),
-                        current_name_scope())
+        return Operator(self, type, in_names, out_names, attrs, role, user_callsite(), current_name_scope())
 
-    def _slot_names(self, opdef: Any, slots: Any, given: dict[str, Any], kind: str,
-                    create: bool = False) -> dict[str, list[str]]:
+    def _slot_names(
+        self, opdef: Any, slots: Any, given: dict[str, Any], kind: str, create: bool = False
+    ) -> dict[str, list[str]]:
         known = {s.name for s in slots}
         unknown = set(given) - known
         if unknown:
             raise GraphBuildError(
-                f"op {opdef.type}: unknown {kind} slot(s) {sorted(unknown)}; "
-                f"expected {sorted(known)}"
+                f"op {opdef.type}: unknown {kind} slot(s) {sorted(unknown)}; expected {sorted(known)}"
             )
         result: dict[str, list[str]] = {}
         for slot in slots:
             value = given.get(slot.name)
             names = _as_names(value)
             if not names:
-                if not slot.optional and not slot.variadic and not (
-                    kind == "output" and slot.name in opdef.optional_outputs
+                if (
+                    not slot.optional
+                    and not slot.variadic
+                    and not (kind == "output" and slot.name in opdef.optional_outputs)
                 ):
                     raise GraphBuildError(f"op {opdef.type}: {kind} slot {slot.name!r} is required")
                 continue
             if len(names) > 1 and not slot.variadic:
-                raise GraphBuildError(
-                    f"op {opdef.type}: {kind} slot {slot.name!r} takes one variable, got {names}"
-                )
+                raise GraphBuildError(f"op {opdef.type}: {kind} slot {slot.name!r} takes one variable, got {names}")
             for name in names:
                 if self._find_var_recursive(name) is None:
                     if not create:
@@ -170,8 +177,9 @@ class Block:
             result[slot.name] = names
         return result
 
-    def _infer(self, opdef: Any, in_names: dict[str, list[str]], out_names: dict[str, list[str]],
-               attrs: dict[str, Any]) -> None:
+    def _infer(
+        self, opdef: Any, in_names: dict[str, list[str]], out_names: dict[str, list[str]], attrs: dict[str, Any]
+    ) -> None:
         ins: dict[str, Any] = {}
         for slot in opdef.in_slots:
             names = in_names.get(slot.name, [])

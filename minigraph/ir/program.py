@@ -88,10 +88,18 @@ class Program:
                 attrs = copy.deepcopy(op.attrs)
                 if for_test and "is_test" in attrs:
                     attrs["is_test"] = True
-                nb.ops.append(Operator(nb, op.type, {k: list(v) for k, v in op.inputs.items()},
-                                       {k: list(v) for k, v in op.outputs.items()}, attrs,
-                                       op.role & ~OpRole.LOSS if for_test else op.role,
-                                       op.callsite, op.namescope))
+                nb.ops.append(
+                    Operator(
+                        nb,
+                        op.type,
+                        {k: list(v) for k, v in op.inputs.items()},
+                        {k: list(v) for k, v in op.outputs.items()},
+                        attrs,
+                        op.role & ~OpRole.LOSS if for_test else op.role,
+                        op.callsite,
+                        op.namescope,
+                    )
+                )
             new.blocks.append(nb)
         return new
 

@@ -20,23 +20,41 @@ def program_to_dict(program: Any) -> dict[str, Any]:
         vars_ = []
         for v in b.vars.values():
             d: dict[str, Any] = {
-                "name": v.name, "shape": list(v.shape), "dtype": v.dtype,
-                "persistable": v.persistable, "stop_gradient": v.stop_gradient,
+                "name": v.name,
+                "shape": list(v.shape),
+                "dtype": v.dtype,
+                "persistable": v.persistable,
+                "stop_gradient": v.stop_gradient,
                 "is_data": v.is_data,
             }
             if isinstance(v, Parameter):
                 d["parameter"] = {
-                    "trainable": v.trainable, "optimize_attr": dict(v.optimize_attr),
+                    "trainable": v.trainable,
+                    "optimize_attr": dict(v.optimize_attr),
                     "regularizer": v.regularizer.to_dict() if v.regularizer is not None else None,
-                    "do_model_average": v.do_model_average, "need_clip": v.need_clip,
+                    "do_model_average": v.do_model_average,
+                    "need_clip": v.need_clip,
                 }
             vars_.append(d)
-        ops = [{"type": op.type, "inputs": op.inputs, "outputs": op.outputs,
-                "attrs": op.attrs, "role": op.role, "namescope": op.namescope} for op in b.ops]
+        ops = [
+            {
+                "type": op.type,
+                "inputs": op.inputs,
+                "outputs": op.outputs,
+                "attrs": op.attrs,
+                "role": op.role,
+                "namescope": op.namescope,
+            }
+            for op in b.ops
+        ]
         blocks.append({"idx": b.idx, "parent_idx": b.parent_idx, "vars": vars_, "ops": ops})
-    return {"format": "minigraph.program", "version": FORMAT_VERSION,
-            "random_seed": program.random_seed, "names": dict(program.names.counters),
-            "blocks": blocks}
+    return {
+        "format": "minigraph.program",
+        "version": FORMAT_VERSION,
+        "random_seed": program.random_seed,
+        "names": dict(program.names.counters),
+        "blocks": blocks,
+    }
 
 
 def program_from_dict(data: Any, source: str = "program") -> Any:
@@ -62,7 +80,9 @@ def program_from_dict(data: Any, source: str = "program") -> Any:
                 except (GraphBuildError, OpTypeError, KeyError, TypeError, ValueError) as e:
                     if isinstance(e, ModelFormatError):
                         raise
-                    raise ModelFormatError(f"{source}: op #{i} ({od.get('type', '?') if isinstance(od, dict) else '?'}): {e}") from None
+                    raise ModelFormatError(
+                        f"{source}: op #{i} ({od.get('type', '?') if isinstance(od, dict) else '?'}): {e}"
+                    ) from None
     except ModelFormatError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as e:
@@ -88,15 +108,28 @@ def _load_var(block: Block, vd: dict[str, Any]) -> None:
     if pd is not None:
         from minigraph.regularizer import regularizer_from_dict
 
-        p = Parameter(block, name, vd["shape"], vd["dtype"], trainable=bool(pd["trainable"]),
-                      optimize_attr=dict(pd["optimize_attr"]),
-                      regularizer=regularizer_from_dict(pd.get("regularizer")),
-                      do_model_average=bool(pd["do_model_average"]), need_clip=bool(pd["need_clip"]),
-                      stop_gradient=bool(vd["stop_gradient"]))
+        p = Parameter(
+            block,
+            name,
+            vd["shape"],
+            vd["dtype"],
+            trainable=bool(pd["trainable"]),
+            optimize_attr=dict(pd["optimize_attr"]),
+            regularizer=regularizer_from_dict(pd.get("regularizer")),
+            do_model_average=bool(pd["do_model_average"]),
+            need_clip=bool(pd["need_clip"]),
+            stop_gradient=bool(vd["stop_gradient"]),
+        )
         block.vars[name] = p
     else:
-        v = block.create_var(name, vd["shape"], vd["dtype"], bool(vd["persistable"]),
-                             bool(vd["stop_gradient"]), bool(vd.get("is_data", False)))
+        v = block.create_var(
+            name,
+            vd["shape"],
+            vd["dtype"],
+            bool(vd["persistable"]),
+            bool(vd["stop_gradient"]),
+            bool(vd.get("is_data", False)),
+        )
         v.shape = tuple(int(d) for d in vd["shape"])
 
 
@@ -117,8 +150,7 @@ def _load_op(block: Block, od: dict[str, Any]) -> None:
     if not isinstance(attrs, dict):
         raise ModelFormatError("field 'attrs' must be an object")
     shapes = {n: v.shape for n, v in block.vars.items()}
-    op = block._make_op(str(od["type"]), od.get("inputs", {}), od.get("outputs", {}), attrs,
-                        int(od.get("role", 0)))
+    op = block._make_op(str(od["type"]), od.get("inputs", {}), od.get("outputs", {}), attrs, int(od.get("role", 0)))
     for n, s in shapes.items():  # keep the saved shapes (infer may only refine -1 dims)
         block.vars[n].shape = s
     op.callsite = ""

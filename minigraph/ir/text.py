@@ -73,8 +73,10 @@ def program_text(program: Program, with_details: bool = False) -> str:
         for v in block.vars.values():
             line = "    " + var_line(v)
             if with_details and isinstance(v, Parameter):
-                line += (f"  {{learning_rate={v.optimize_attr.get('learning_rate', 1.0)}, "
-                         f"do_model_average={v.do_model_average}, need_clip={v.need_clip}}}")
+                line += (
+                    f"  {{learning_rate={v.optimize_attr.get('learning_rate', 1.0)}, "
+                    f"do_model_average={v.do_model_average}, need_clip={v.need_clip}}}"
+                )
             lines.append(line)
         lines.append("  ops:")
         for op in block.ops:

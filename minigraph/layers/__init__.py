@@ -16,7 +16,22 @@ from minigraph.layers.reduction import mean
 from minigraph.layers.tensor import assign, cast, create_global_var, create_parameter, data, fill_constant, sums
 
 __all__ = [
-    "assign", "cast", "create_global_var", "create_parameter", "data", "elementwise_add",
-    "elementwise_div", "elementwise_max", "elementwise_min", "elementwise_mul", "elementwise_sub",
-    "fc", "fill_constant", "matmul", "mean", "mul", "scale", "sums",
+    "assign",
+    "cast",
+    "create_global_var",
+    "create_parameter",
+    "data",
+    "elementwise_add",
+    "elementwise_div",
+    "elementwise_max",
+    "elementwise_min",
+    "elementwise_mul",
+    "elementwise_sub",
+    "fc",
+    "fill_constant",
+    "matmul",
+    "mean",
+    "mul",
+    "scale",
+    "sums",
 ]

@@ -24,25 +24,41 @@ class LayerHelper:
     def block(self) -> Any:
         return self.main.current_block()
 
-    def create_parameter(self, attr: ParamAttr, shape: Any, dtype: str, is_bias: bool = False,
-                         default_initializer: Initializer | None = None) -> Parameter:
+    def create_parameter(
+        self,
+        attr: ParamAttr,
+        shape: Any,
+        dtype: str,
+        is_bias: bool = False,
+        default_initializer: Initializer | None = None,
+    ) -> Parameter:
         shape = tuple(int(d) for d in shape)
         if any(d <= 0 for d in shape):
             raise GraphBuildError(f"{self.name}: parameter shape {shape_text(shape)} must be all positive")
         name = attr.name or self.main.names.generate(f"{self.name}.{'b' if is_bias else 'w'}")
         init = attr.initializer or default_initializer or (Constant(0.0) if is_bias else Xavier())
-        return create_parameter_in(self.main, self.startup, name, shape, dtype, init,
-                                   trainable=attr.trainable,
-                                   optimize_attr={"learning_rate": attr.learning_rate},
-                                   regularizer=attr.regularizer,
-                                   do_model_average=attr.do_model_average, need_clip=attr.need_clip)
+        return create_parameter_in(
+            self.main,
+            self.startup,
+            name,
+            shape,
+            dtype,
+            init,
+            trainable=attr.trainable,
+            optimize_attr={"learning_rate": attr.learning_rate},
+            regularizer=attr.regularizer,
+            do_model_average=attr.do_model_average,
+            need_clip=attr.need_clip,
+        )
 
     def create_tmp(self, dtype: str = "float32", stop_gradient: bool = False) -> Variable:
-        return self.block.create_var(self.main.names.generate(f"{self.name}.tmp"), dtype=dtype,
-                                     stop_gradient=stop_gradient)
+        return self.block.create_var(
+            self.main.names.generate(f"{self.name}.tmp"), dtype=dtype, stop_gradient=stop_gradient
+        )
 
-    def append_op(self, type: str, inputs: dict[str, Any], outputs: dict[str, Any],
-                  attrs: dict[str, Any] | None = None) -> Operator:
+    def append_op(
+        self, type: str, inputs: dict[str, Any], outputs: dict[str, Any], attrs: dict[str, Any] | None = None
+    ) -> Operator:
         return self.block.append_op(type, inputs, outputs, attrs or {})
 
     def append_activation(self, x: Variable, act: str | None) -> Variable:
@@ -56,8 +72,9 @@ class LayerHelper:
         return out
 
 
-def create_parameter_in(main: Any, startup: Any, name: str, shape: tuple[int, ...], dtype: str,
-                        init: Initializer, **flags: Any) -> Parameter:
+def create_parameter_in(
+    main: Any, startup: Any, name: str, shape: tuple[int, ...], dtype: str, init: Initializer, **flags: Any
+) -> Parameter:
     """Create parameter `name` in `main` and, unless some op already initialises it there,
     its initializer in `startup`. Reusing a name shares the variable (shapes must agree)."""
     p = main.global_block().create_parameter(name, shape, dtype, **flags)
@@ -66,7 +83,8 @@ def create_parameter_in(main: Any, startup: Any, name: str, shape: tuple[int, ..
     if existing is not None and tuple(existing.shape) != tuple(shape):
         raise GraphBuildError(
             f"variable {name!r} was created before with shape {shape_text(existing.shape)}; "
-            f"the new shape {shape_text(shape)} does not match")
+            f"the new shape {shape_text(shape)} does not match"
+        )
     sblock.create_parameter(name, shape, dtype, **flags)
     if not any(name in op.output_arg_names for op in sblock.ops):
         init(sblock.vars[name], sblock)

@@ -8,7 +8,7 @@ from minigraph.errors import GraphBuildError
 from minigraph.initializer import Constant, Initializer
 from minigraph.ir.framework import default_main_program, default_startup_program
 from minigraph.ir.variable import Parameter, Variable, normalize_dtype, normalize_shape
-from minigraph.layers.helper import LayerHelper, create_parameter_in
+from minigraph.layers.helper import LayerHelper
 from minigraph.param_attr import ParamAttr
 
 
@@ -19,12 +19,17 @@ def data(name: str, shape: Any, dtype: Any = "float32", lod_level: int = 0) -> V
     block = default_main_program().global_block()
     if block.has_var(name):
         raise GraphBuildError(f"data: a variable named {name!r} already exists in this program")
-    return block.create_var(name, normalize_shape(shape), normalize_dtype(dtype), stop_gradient=True,
-                            is_data=True)
+    return block.create_var(name, normalize_shape(shape), normalize_dtype(dtype), stop_gradient=True, is_data=True)
 
 
-def create_parameter(shape: Any, dtype: Any = "float32", name: str | None = None, attr: Any = None,
-                     is_bias: bool = False, default_initializer: Initializer | None = None) -> Parameter:
+def create_parameter(
+    shape: Any,
+    dtype: Any = "float32",
+    name: str | None = None,
+    attr: Any = None,
+    is_bias: bool = False,
+    default_initializer: Initializer | None = None,
+) -> Parameter:
     """A free-standing parameter (initialised in the startup program)."""
     attr = ParamAttr.to_attr(attr)
     if attr is False:
@@ -32,12 +37,12 @@ def create_parameter(shape: Any, dtype: Any = "float32", name: str | None = None
     if name is not None:
         attr.name = name
     helper = LayerHelper("create_parameter")
-    return helper.create_parameter(attr, normalize_shape(shape), normalize_dtype(dtype), is_bias,
-                                   default_initializer)
+    return helper.create_parameter(attr, normalize_shape(shape), normalize_dtype(dtype), is_bias, default_initializer)
 
 
-def create_global_var(shape: Any, value: float, dtype: Any, persistable: bool = False,
-                      force_cpu: bool = False, name: str | None = None) -> Variable:
+def create_global_var(
+    shape: Any, value: float, dtype: Any, persistable: bool = False, force_cpu: bool = False, name: str | None = None
+) -> Variable:
     """A variable filled with `value` by the startup program (and kept if persistable)."""
     main, startup = default_main_program(), default_startup_program()
     name = name or main.names.generate("global_var")
@@ -52,8 +57,12 @@ def fill_constant(shape: Any, dtype: Any, value: float, out: Variable | None = N
     helper = LayerHelper("fill_constant")
     dtype = normalize_dtype(dtype)
     out = out or helper.create_tmp(dtype, stop_gradient=True)
-    helper.append_op("fill_constant", {}, {"Out": out},
-                     {"shape": list(normalize_shape(shape)), "dtype": dtype, "value": float(value)})
+    helper.append_op(
+        "fill_constant",
+        {},
+        {"Out": out},
+        {"shape": list(normalize_shape(shape)), "dtype": dtype, "value": float(value)},
+    )
     return out
 
 
@@ -66,8 +75,12 @@ def assign(input: Any, output: Variable | None = None) -> Variable:
         arr = np.asarray(input)
         if arr.ndim and arr.size != 1 and not np.all(arr == arr.flat[0]):
             raise GraphBuildError("assign: only Variables and constant-valued arrays are supported")
-        return fill_constant(arr.shape, arr.dtype if arr.dtype.kind == "f" else "float32",
-                             float(arr.flat[0]) if arr.size else 0.0, output)
+        return fill_constant(
+            arr.shape,
+            arr.dtype if arr.dtype.kind == "f" else "float32",
+            float(arr.flat[0]) if arr.size else 0.0,
+            output,
+        )
     output = output or helper.create_tmp(input.dtype)
     helper.append_op("assign", {"X": input}, {"Out": output})
     return output

@@ -96,8 +96,13 @@ def norm_axis(axis: int, ndim: int, op: str = "op") -> int:
     return axis % max(ndim, 1)
 
 
-def simple_grad(grad_type: str, fwd_inputs: tuple[str, ...] = ("X",), fwd_outputs: tuple[str, ...] = (),
-                diff_inputs: tuple[str, ...] = ("X",), out: str = "Out") -> Callable[[Any], None]:
+def simple_grad(
+    grad_type: str,
+    fwd_inputs: tuple[str, ...] = ("X",),
+    fwd_outputs: tuple[str, ...] = (),
+    diff_inputs: tuple[str, ...] = ("X",),
+    out: str = "Out",
+) -> Callable[[Any], None]:
     """The common grad maker: `<grad_type>(fwd inputs, fwd outputs, Out@GRAD) -> X@GRAD...`
     with the op's attrs copied."""
 

@@ -40,12 +40,36 @@ def _truncated_gaussian(a: dict[str, Any]) -> tuple[np.ndarray]:
     return ((out * a["std"] + a["mean"]).astype(a["dtype"]),)
 
 
-register(OpDef("uniform_random", (), ("Out",), _uniform, _shape_infer,
-               attrs={"shape": [], "dtype": "float32", "min": -1.0, "max": 1.0, "seed": 0},
-               no_grad="no inputs: a random constant"))
-register(OpDef("gaussian_random", (), ("Out",), _gaussian, _shape_infer,
-               attrs={"shape": [], "dtype": "float32", "mean": 0.0, "std": 1.0, "seed": 0},
-               no_grad="no inputs: a random constant"))
-register(OpDef("truncated_gaussian_random", (), ("Out",), _truncated_gaussian, _shape_infer,
-               attrs={"shape": [], "dtype": "float32", "mean": 0.0, "std": 1.0, "seed": 0},
-               no_grad="no inputs: a random constant"))
+register(
+    OpDef(
+        "uniform_random",
+        (),
+        ("Out",),
+        _uniform,
+        _shape_infer,
+        attrs={"shape": [], "dtype": "float32", "min": -1.0, "max": 1.0, "seed": 0},
+        no_grad="no inputs: a random constant",
+    )
+)
+register(
+    OpDef(
+        "gaussian_random",
+        (),
+        ("Out",),
+        _gaussian,
+        _shape_infer,
+        attrs={"shape": [], "dtype": "float32", "mean": 0.0, "std": 1.0, "seed": 0},
+        no_grad="no inputs: a random constant",
+    )
+)
+register(
+    OpDef(
+        "truncated_gaussian_random",
+        (),
+        ("Out",),
+        _truncated_gaussian,
+        _shape_infer,
+        attrs={"shape": [], "dtype": "float32", "mean": 0.0, "std": 1.0, "seed": 0},
+        no_grad="no inputs: a random constant",
+    )
+)

@@ -36,9 +36,13 @@ def _binary_grad_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, 
     return like_inputs(**grad_slots("X", "Y"))(ins, attrs)
 
 
-def _grad_pair(dx: np.ndarray, dy: np.ndarray, x: np.ndarray, y: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+def _grad_pair(
+    dx: np.ndarray, dy: np.ndarray, x: np.ndarray, y: np.ndarray, axis: int
+) -> tuple[np.ndarray, np.ndarray]:
     ya = align(y, x.ndim, axis)
-    return unbroadcast(dx, x.shape).astype(x.dtype, copy=False), unbroadcast(dy, ya.shape).reshape(y.shape).astype(y.dtype, copy=False)
+    return unbroadcast(dx, x.shape).astype(x.dtype, copy=False), unbroadcast(dy, ya.shape).reshape(y.shape).astype(
+        y.dtype, copy=False
+    )
 
 
 def _d_add(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -80,12 +84,28 @@ def _register_binary(name: str, fn: Any, dfn: Any) -> None:
         return (fn(x, align(y, x.ndim, a["axis"])),)
 
     def grad(g: Any) -> None:
-        g.emit(f"{op}_grad", X=g.input("X"), Y=g.input("Y"), **{"Out@GRAD": g.out_grad("Out")},
-               **{"X@GRAD": g.in_grad("X"), "Y@GRAD": g.in_grad("Y")}, attrs=g.attrs)
+        g.emit(
+            f"{op}_grad",
+            X=g.input("X"),
+            Y=g.input("Y"),
+            **{"Out@GRAD": g.out_grad("Out")},
+            **{"X@GRAD": g.in_grad("X"), "Y@GRAD": g.in_grad("Y")},
+            attrs=g.attrs,
+        )
 
     register(OpDef(op, ("X", "Y"), ("Out",), kernel, _binary_infer, attrs={"axis": -1}, grad=grad))
-    register(OpDef(f"{op}_grad", ("X", "Y", "Out@GRAD"), ("X@GRAD", "Y@GRAD"), dfn, _binary_grad_infer,
-                   attrs={"axis": -1}, no_grad=NO_SECOND_ORDER, optional_outputs=("X@GRAD", "Y@GRAD")))
+    register(
+        OpDef(
+            f"{op}_grad",
+            ("X", "Y", "Out@GRAD"),
+            ("X@GRAD", "Y@GRAD"),
+            dfn,
+            _binary_grad_infer,
+            attrs={"axis": -1},
+            no_grad=NO_SECOND_ORDER,
+            optional_outputs=("X@GRAD", "Y@GRAD"),
+        )
+    )
 
 
 _register_binary("add", np.add, _d_add)
@@ -103,13 +123,20 @@ def _scale(a: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray]:
     return ((x * s + b) if a["bias_after_scale"] else ((x + b) * s),)
 
 
-register(OpDef(
-    "scale", ("X",), ("Out",), _scale, same_as("X"),
-    attrs={"scale": 1.0, "bias": 0.0, "bias_after_scale": True},
-    # d/dx (s*x + b) = s: the gradient of a scale is another scale.
-    grad=lambda g: g.emit("scale", X=g.out_grad("Out"), Out=g.in_grad("X"),
-                          attrs={"scale": g.attr("scale"), "bias": 0.0}),
-))
+register(
+    OpDef(
+        "scale",
+        ("X",),
+        ("Out",),
+        _scale,
+        same_as("X"),
+        attrs={"scale": 1.0, "bias": 0.0, "bias_after_scale": True},
+        # d/dx (s*x + b) = s: the gradient of a scale is another scale.
+        grad=lambda g: g.emit(
+            "scale", X=g.out_grad("Out"), Out=g.in_grad("X"), attrs={"scale": g.attr("scale"), "bias": 0.0}
+        ),
+    )
+)
 
 # --- mul: fc's flattening matrix product ---------------------------------------------
 
@@ -148,14 +175,35 @@ def _mul_grad(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) ->
     return (d2 @ y2.T).reshape(x.shape), (x2.T @ d2).reshape(y.shape)
 
 
-register(OpDef("mul", ("X", "Y"), ("Out",), _mul, _mul_infer,
-               attrs={"x_num_col_dims": 1, "y_num_col_dims": 1},
-               grad=lambda g: g.emit("mul_grad", X=g.input("X"), Y=g.input("Y"),
-                                     **{"Out@GRAD": g.out_grad("Out"), "X@GRAD": g.in_grad("X"),
-                                        "Y@GRAD": g.in_grad("Y")}, attrs=g.attrs)))
-register(OpDef("mul_grad", ("X", "Y", "Out@GRAD"), ("X@GRAD", "Y@GRAD"), _mul_grad,
-               like_inputs(**grad_slots("X", "Y")), attrs={"x_num_col_dims": 1, "y_num_col_dims": 1},
-               no_grad=NO_SECOND_ORDER, optional_outputs=("X@GRAD", "Y@GRAD")))
+register(
+    OpDef(
+        "mul",
+        ("X", "Y"),
+        ("Out",),
+        _mul,
+        _mul_infer,
+        attrs={"x_num_col_dims": 1, "y_num_col_dims": 1},
+        grad=lambda g: g.emit(
+            "mul_grad",
+            X=g.input("X"),
+            Y=g.input("Y"),
+            **{"Out@GRAD": g.out_grad("Out"), "X@GRAD": g.in_grad("X"), "Y@GRAD": g.in_grad("Y")},
+            attrs=g.attrs,
+        ),
+    )
+)
+register(
+    OpDef(
+        "mul_grad",
+        ("X", "Y", "Out@GRAD"),
+        ("X@GRAD", "Y@GRAD"),
+        _mul_grad,
+        like_inputs(**grad_slots("X", "Y")),
+        attrs={"x_num_col_dims": 1, "y_num_col_dims": 1},
+        no_grad=NO_SECOND_ORDER,
+        optional_outputs=("X@GRAD", "Y@GRAD"),
+    )
+)
 
 # --- matmul ---------------------------------------------------------------------------
 
@@ -223,15 +271,35 @@ def _matmul_grad(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray)
     return dx, dy
 
 
-register(OpDef("matmul", ("X", "Y"), ("Out",), _matmul, _matmul_infer,
-               attrs={"transpose_X": False, "transpose_Y": False, "alpha": 1.0},
-               grad=lambda g: g.emit("matmul_grad", X=g.input("X"), Y=g.input("Y"),
-                                     **{"Out@GRAD": g.out_grad("Out"), "X@GRAD": g.in_grad("X"),
-                                        "Y@GRAD": g.in_grad("Y")}, attrs=g.attrs)))
-register(OpDef("matmul_grad", ("X", "Y", "Out@GRAD"), ("X@GRAD", "Y@GRAD"), _matmul_grad,
-               like_inputs(**grad_slots("X", "Y")),
-               attrs={"transpose_X": False, "transpose_Y": False, "alpha": 1.0},
-               no_grad=NO_SECOND_ORDER, optional_outputs=("X@GRAD", "Y@GRAD")))
+register(
+    OpDef(
+        "matmul",
+        ("X", "Y"),
+        ("Out",),
+        _matmul,
+        _matmul_infer,
+        attrs={"transpose_X": False, "transpose_Y": False, "alpha": 1.0},
+        grad=lambda g: g.emit(
+            "matmul_grad",
+            X=g.input("X"),
+            Y=g.input("Y"),
+            **{"Out@GRAD": g.out_grad("Out"), "X@GRAD": g.in_grad("X"), "Y@GRAD": g.in_grad("Y")},
+            attrs=g.attrs,
+        ),
+    )
+)
+register(
+    OpDef(
+        "matmul_grad",
+        ("X", "Y", "Out@GRAD"),
+        ("X@GRAD", "Y@GRAD"),
+        _matmul_grad,
+        like_inputs(**grad_slots("X", "Y")),
+        attrs={"transpose_X": False, "transpose_Y": False, "alpha": 1.0},
+        no_grad=NO_SECOND_ORDER,
+        optional_outputs=("X@GRAD", "Y@GRAD"),
+    )
+)
 
 # --- sum (gradient accumulation and regularization) ----------------------------------
 
@@ -254,10 +322,9 @@ def _sum(a: dict[str, Any], xs: list[np.ndarray]) -> tuple[np.ndarray]:
 
 
 def _sum_grad(g: Any) -> None:
-    for name, target in zip(g.input("X"), g.in_grad("X")):
+    for target in g.in_grad("X"):
         if target is not None:
             g.emit("assign", X=g.out_grad("Out"), Out=target)
-    del name
 
 
 register(OpDef("sum", ("X*",), ("Out",), _sum, _sum_infer, grad=_sum_grad))
@@ -271,25 +338,53 @@ def _cast_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
 
 def _cast_grad(g: Any) -> None:
     if g.in_grad("X") is not None:
-        g.emit("cast", X=g.out_grad("Out"), Out=g.in_grad("X"),
-               attrs={"in_dtype": g.attr("out_dtype"), "out_dtype": g.attr("in_dtype")})
+        g.emit(
+            "cast",
+            X=g.out_grad("Out"),
+            Out=g.in_grad("X"),
+            attrs={"in_dtype": g.attr("out_dtype"), "out_dtype": g.attr("in_dtype")},
+        )
 
 
-register(OpDef("cast", ("X",), ("Out",), lambda a, x: (x.astype(a["out_dtype"]),), _cast_infer,
-               attrs={"in_dtype": "float32", "out_dtype": "float32"}, grad=_cast_grad))
+register(
+    OpDef(
+        "cast",
+        ("X",),
+        ("Out",),
+        lambda a, x: (x.astype(a["out_dtype"]),),
+        _cast_infer,
+        attrs={"in_dtype": "float32", "out_dtype": "float32"},
+        grad=_cast_grad,
+    )
+)
 
-register(OpDef("assign", ("X",), ("Out",), lambda a, x: (x.copy(),), same_as("X"),
-               grad=lambda g: g.emit("assign", X=g.out_grad("Out"), Out=g.in_grad("X"))))
+register(
+    OpDef(
+        "assign",
+        ("X",),
+        ("Out",),
+        lambda a, x: (x.copy(),),
+        same_as("X"),
+        grad=lambda g: g.emit("assign", X=g.out_grad("Out"), Out=g.in_grad("X")),
+    )
+)
 
 
 def _fill_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
     return {"Out": (tuple(attrs["shape"]), normalize_dtype(attrs["dtype"]))}
 
 
-register(OpDef("fill_constant", (), ("Out",),
-               lambda a: (np.full(a["shape"], a["value"], dtype=a["dtype"]),), _fill_infer,
-               attrs={"shape": [], "dtype": "float32", "value": 0.0},
-               no_grad="no inputs: a constant"))
+register(
+    OpDef(
+        "fill_constant",
+        (),
+        ("Out",),
+        lambda a: (np.full(a["shape"], a["value"], dtype=a["dtype"]),),
+        _fill_infer,
+        attrs={"shape": [], "dtype": "float32", "value": 0.0},
+        no_grad="no inputs: a constant",
+    )
+)
 
 
 def _fill_like_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
@@ -297,9 +392,24 @@ def _fill_like_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, An
     return {"Out": (x.shape, normalize_dtype(attrs["dtype"]) if attrs["dtype"] else x.dtype)}
 
 
-register(OpDef("fill_any_like", ("X",), ("Out",),
-               lambda a, x: (np.full(x.shape, a["value"], dtype=a["dtype"] or x.dtype),),
-               _fill_like_infer, attrs={"value": 0.0, "dtype": ""},
-               no_grad="its output does not depend on the input's values"))
-register(OpDef("fill_zeros_like", ("X",), ("Out",), lambda a, x: (np.zeros_like(x),), same_as("X"),
-               no_grad="its output does not depend on the input's values"))
+register(
+    OpDef(
+        "fill_any_like",
+        ("X",),
+        ("Out",),
+        lambda a, x: (np.full(x.shape, a["value"], dtype=a["dtype"] or x.dtype),),
+        _fill_like_infer,
+        attrs={"value": 0.0, "dtype": ""},
+        no_grad="its output does not depend on the input's values",
+    )
+)
+register(
+    OpDef(
+        "fill_zeros_like",
+        ("X",),
+        ("Out",),
+        lambda a, x: (np.zeros_like(x),),
+        same_as("X"),
+        no_grad="its output does not depend on the input's values",
+    )
+)

@@ -18,8 +18,23 @@ def _mean_grad_kernel(a: dict[str, Any], x: np.ndarray, d: np.ndarray) -> tuple[
     return (np.full(x.shape, d / max(x.size, 1), dtype=x.dtype),)
 
 
-register(OpDef("mean", ("X",), ("Out",), lambda a, x: (np.asarray(x.mean(), dtype=x.dtype),), _mean_infer,
-               grad=lambda g: g.emit("mean_grad", X=g.input("X"),
-                                     **{"Out@GRAD": g.out_grad("Out"), "X@GRAD": g.in_grad("X")})))
-register(OpDef("mean_grad", ("X", "Out@GRAD"), ("X@GRAD",), _mean_grad_kernel,
-               like_inputs(**grad_slots("X")), no_grad=NO_SECOND_ORDER))
+register(
+    OpDef(
+        "mean",
+        ("X",),
+        ("Out",),
+        lambda a, x: (np.asarray(x.mean(), dtype=x.dtype),),
+        _mean_infer,
+        grad=lambda g: g.emit("mean_grad", X=g.input("X"), **{"Out@GRAD": g.out_grad("Out"), "X@GRAD": g.in_grad("X")}),
+    )
+)
+register(
+    OpDef(
+        "mean_grad",
+        ("X", "Out@GRAD"),
+        ("X@GRAD",),
+        _mean_grad_kernel,
+        like_inputs(**grad_slots("X")),
+        no_grad=NO_SECOND_ORDER,
+    )
+)

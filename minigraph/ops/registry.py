@@ -113,8 +113,7 @@ def check_attrs(opdef: OpDef, attrs: dict[str, Any]) -> dict[str, Any]:
     unknown = set(attrs) - set(opdef.attrs)
     if unknown:
         raise GraphBuildError(
-            f"op {opdef.type}: unknown attribute(s) {sorted(unknown)}; "
-            f"known: {sorted(opdef.attrs) or 'none'}"
+            f"op {opdef.type}: unknown attribute(s) {sorted(unknown)}; known: {sorted(opdef.attrs) or 'none'}"
         )
     out: dict[str, Any] = {}
     for name, default in opdef.attrs.items():
