@@ -1,6 +1,6 @@
 """minigraph: a small, fast, honest define-then-run deep-learning framework on numpy."""
 
-from minigraph import initializer, layers, unique_name
+from minigraph import initializer, layers, nn, unique_name
 from minigraph.backward import append_backward, gradients
 from minigraph.errors import (
     ExecutionError,

@@ -1,5 +1,8 @@
 """Functional layer builders: in static mode each appends ops to the current program."""
 
+from minigraph.layers.activation import *  # noqa: F403
+from minigraph.layers.conv import *  # noqa: F403
+from minigraph.layers.loss import *  # noqa: F403
 from minigraph.layers.math import (
     elementwise_add,
     elementwise_div,
@@ -12,26 +15,7 @@ from minigraph.layers.math import (
     scale,
 )
 from minigraph.layers.nn import fc
-from minigraph.layers.reduction import mean
+from minigraph.layers.norm import *  # noqa: F403
+from minigraph.layers.reduction import *  # noqa: F403
+from minigraph.layers.shape import *  # noqa: F403
 from minigraph.layers.tensor import assign, cast, create_global_var, create_parameter, data, fill_constant, sums
-
-__all__ = [
-    "assign",
-    "cast",
-    "create_global_var",
-    "create_parameter",
-    "data",
-    "elementwise_add",
-    "elementwise_div",
-    "elementwise_max",
-    "elementwise_min",
-    "elementwise_mul",
-    "elementwise_sub",
-    "fc",
-    "fill_constant",
-    "matmul",
-    "mean",
-    "mul",
-    "scale",
-    "sums",
-]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from minigraph.ir.variable import Variable
 from minigraph.layers.helper import LayerHelper
 
+__all__ = ["mean"]
+
 
 def mean(x: Variable, name: str | None = None) -> Variable:
     """The mean of all elements, as a 0-D variable (shape ())."""

@@ -1,0 +1,3 @@
+"""Builders for the loss ops (filled in by the op family's author)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Dropout layer."""
+
+__all__: list[str] = []

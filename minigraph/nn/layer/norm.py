@@ -1,0 +1,3 @@
+"""Normalization layers (BatchNorm)."""
+
+__all__: list[str] = []
