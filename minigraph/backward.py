@@ -189,7 +189,10 @@ class _Backward:
         if ver == self.an.latest.get(name, 0):
             return name
         if key not in self.saves:
-            self.saves[key] = f"{name}@SAVED@V{ver}"
+            saved = f"{name}@SAVED@V{ver}"
+            src = self.block.var(name)
+            self.block.create_var(saved, src.shape, src.dtype, stop_gradient=True)
+            self.saves[key] = saved
         return self.saves[key]
 
     def new_contribution(self, key: VarKey) -> str:
@@ -291,8 +294,6 @@ class _Backward:
         inserts = []
         for (name, ver), saved in self.saves.items():
             writer = self.an.writer_of[(name, ver + 1)]
-            src = self.block.var(name)
-            self.block.create_var(saved, src.shape, src.dtype, stop_gradient=True)
             inserts.append((writer, name, saved))
         for writer, name, saved in sorted(inserts, reverse=True):
             index = self.block.ops.index(self.fwd_ops[writer])

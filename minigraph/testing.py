@@ -38,6 +38,7 @@ class OpCase:
     grad_rtol: float = 1e-5
     grad_atol: float = 1e-7
     persistable: Sequence[str] = ()  # input slots that must be persistable (e.g. in-place statistics)
+    eps: float = 1e-6  # central-difference step (larger for ops with float32 outputs)
 
     @property
     def id(self) -> str:
@@ -155,9 +156,10 @@ def differentiable_slots(case: OpCase) -> list[str]:
     ]
 
 
-def check_grad(case: OpCase, eps: float = 1e-6, seed: int = 0) -> dict[str, list[np.ndarray]]:
+def check_grad(case: OpCase, eps: float | None = None, seed: int = 0) -> dict[str, list[np.ndarray]]:
     """Analytic gradients (float64, through append-style grad ops) against central
     differences of L = sum_k sum(out_k * w_k) with random weights w_k."""
+    eps = case.eps if eps is None else eps
     slots = differentiable_slots(case)
     if not slots:
         raise AssertionError(f"{case.id}: no differentiable input to check")
@@ -171,12 +173,17 @@ def check_grad(case: OpCase, eps: float = 1e-6, seed: int = 0) -> dict[str, list
             v = block.var(name)
             shape = tuple(d if d >= 0 else 1 for d in v.shape)
             wname = f"{name}_weight"
-            w = block.create_var(wname, v.shape, "float64", stop_gradient=True, is_data=True)
-            prog.feeds[wname] = rng.uniform(0.5, 1.5, size=shape) * rng.choice([-1.0, 1.0], size=shape)
-            prod = block.create_var(f"{name}_weighted", v.shape, "float64")
+            w = block.create_var(wname, v.shape, v.dtype, stop_gradient=True, is_data=True)
+            weights = rng.uniform(0.5, 1.5, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+            prog.feeds[wname] = weights.astype(v.dtype)
+            prod = block.create_var(f"{name}_weighted", v.shape, v.dtype)
             block.append_op("elementwise_mul", {"X": v, "Y": w}, {"Out": prod})
-            term = block.create_var(f"{name}_term", (), "float64")
+            term = block.create_var(f"{name}_term", (), v.dtype)
             block.append_op("mean", {"X": prod}, {"Out": term})
+            if v.dtype != "float64":  # e.g. a cast op's float32 output
+                wide = block.create_var(f"{name}_term64", (), "float64")
+                block.append_op("cast", {"X": term}, {"Out": wide}, {"in_dtype": v.dtype, "out_dtype": "float64"})
+                term = wide
             terms.append(term)
         loss = block.create_var("check_grad_loss", (), "float64")
         block.append_op("sum", {"X": terms}, {"Out": loss})

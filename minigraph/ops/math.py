@@ -310,7 +310,13 @@ def _sum_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
         raise GraphBuildError("sum needs at least one input")
     shape = xs[0].shape
     for v in xs[1:]:
-        shape = broadcast_shape(shape, v.shape)
+        # NOTE: no broadcasting: its gradient (an assign per input) relies on equal shapes.
+        same = len(v.shape) == len(shape) and all(a == b or -1 in (a, b) for a, b in zip(v.shape, shape))
+        if not same or v.dtype != xs[0].dtype:
+            raise GraphBuildError(
+                f"all inputs must share one shape and dtype; {xs[0].name!r} is "
+                f"{xs[0].dtype}{shape_text(shape)} but {v.name!r} is {v.dtype}{shape_text(v.shape)}"
+            )
     return {"Out": (shape, xs[0].dtype)}
 
 

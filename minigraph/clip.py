@@ -1,0 +1,83 @@
+"""Gradient clipping, applied by an optimizer before regularization.
+
+    opt = minigraph.optimizer.SGD(0.1, grad_clip=minigraph.clip.GradientClipByGlobalNorm(1.0))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from minigraph.ir.operator import OpRole
+from minigraph.ir.variable import Variable
+
+__all__ = ["ClipGradBase", "ClipGradByGlobalNorm", "GradientClipBase", "GradientClipByGlobalNorm"]
+
+ParamsGrads = list[tuple[Any, Variable]]
+
+
+class ClipGradBase:
+    """Base class: `append_ops(params_grads)` returns the pairs with clipped gradients."""
+
+    def append_ops(self, params_grads: ParamsGrads) -> ParamsGrads:
+        raise NotImplementedError
+
+
+class GradientClipByGlobalNorm(ClipGradBase):
+    """Scale every gradient by clip_norm / max(global_norm, clip_norm), where global_norm is
+    the L2 norm of all the clipped gradients taken together. Parameters with
+    `need_clip=False` are left out of both the norm and the scaling.
+
+    Ops (all with the Optimize role): one `global_norm_scale(X=[grads]) -> global_norm_scale_k`
+    and, per gradient, `elementwise_mul(grad, scale) -> <grad>@CLIP_k`.
+    """
+
+    def __init__(self, clip_norm: float, group_name: str = "default_group") -> None:
+        if isinstance(clip_norm, bool) or not isinstance(clip_norm, (int, float)) or not clip_norm > 0:
+            raise ValueError(f"GradientClipByGlobalNorm: clip_norm must be a positive number, got {clip_norm!r}")
+        self.clip_norm = float(clip_norm)
+        self.group_name = group_name
+
+    def append_ops(self, params_grads: ParamsGrads) -> ParamsGrads:
+        chosen = [g for p, g in params_grads if g is not None and getattr(p, "need_clip", True)]
+        if not chosen:
+            return list(params_grads)
+        block = chosen[0].block
+        names = block.program.names
+        scale = block.create_var(names.generate("global_norm_scale"), (), chosen[0].dtype, stop_gradient=True)
+        block.append_op(
+            "global_norm_scale", {"X": chosen}, {"Out": scale}, {"clip_norm": self.clip_norm}, role=OpRole.OPTIMIZE
+        )
+        scales = {scale.dtype: scale}
+        out: ParamsGrads = []
+        for p, g in params_grads:
+            if g is None or not getattr(p, "need_clip", True):
+                out.append((p, g))
+                continue
+            if g.dtype not in scales:  # mixed-precision parameters: one cast per dtype
+                cast = block.create_var(names.generate(f"{scale.name}.{g.dtype}"), (), g.dtype, stop_gradient=True)
+                block.append_op(
+                    "cast",
+                    {"X": scale},
+                    {"Out": cast},
+                    {"in_dtype": scale.dtype, "out_dtype": g.dtype},
+                    role=OpRole.OPTIMIZE,
+                )
+                scales[g.dtype] = cast
+            clipped = block.create_var(names.generate(f"{g.name}@CLIP"), g.shape, g.dtype, stop_gradient=True)
+            block.append_op(
+                "elementwise_mul",
+                {"X": g, "Y": scales[g.dtype]},
+                {"Out": clipped},
+                {"axis": -1},
+                role=OpRole.OPTIMIZE,
+            )
+            out.append((p, clipped))
+        return out
+
+    def __repr__(self) -> str:
+        return f"GradientClipByGlobalNorm(clip_norm={self.clip_norm})"
+
+
+# Paddle 2.x names
+ClipGradByGlobalNorm = GradientClipByGlobalNorm
+GradientClipBase = ClipGradBase
