@@ -1,6 +1,6 @@
 """Gradient clipping, applied by an optimizer before regularization.
 
-    opt = minigraph.optimizer.SGD(0.1, grad_clip=minigraph.clip.GradientClipByGlobalNorm(1.0))
+opt = minigraph.optimizer.SGD(0.1, grad_clip=minigraph.clip.GradientClipByGlobalNorm(1.0))
 """
 
 from __future__ import annotations

@@ -62,6 +62,7 @@ class L2Decay(WeightDecayRegularizer):
 
 L2DecayRegularizer = L2Decay  # Paddle's long name
 
+
 def regularizer_from_dict(d: dict[str, Any] | None) -> WeightDecayRegularizer | None:
     """Rebuild a regularizer saved by `to_dict()`; None stays None."""
     if d is None:

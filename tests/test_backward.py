@@ -160,6 +160,7 @@ def test_gradients_with_target_gradients_uses_them_directly():
 def test_in_place_op_gradient_is_exact_and_saves_the_overwritten_input():
     """An op that overwrites its own input (here `scale` writing back into h) still gets the
     exact gradient: the backward saves the value the grad op needs before it is overwritten."""
+
     def build(in_place):
         main, startup = mg.Program(), mg.Program()
         with mg.program_guard(main, startup):
@@ -175,8 +176,10 @@ def test_in_place_op_gradient_is_exact_and_saves_the_overwritten_input():
 
     ref = mg.Executor().run(build(False), feed={"x": X}, fetch_list=["x@GRAD"], scope=mg.Scope())[0]
     prog = build(True)
-    assert any(op.type == "assign" and op.output("Out") == ["elementwise_mul_0.tmp_0@SAVED@V0"]
-               for op in prog.global_block().ops)
+    assert any(
+        op.type == "assign" and op.output("Out") == ["elementwise_mul_0.tmp_0@SAVED@V0"]
+        for op in prog.global_block().ops
+    )
     got = mg.Executor().run(prog, feed={"x": X}, fetch_list=["x@GRAD"], scope=mg.Scope())[0]
     np.testing.assert_allclose(got, ref, rtol=1e-6)
     np.testing.assert_allclose(got, 3 * X**2 / 6, rtol=1e-6)

@@ -22,7 +22,7 @@ def feed(n=2):
 
 
 def test_startup_fills_scope_with_persistables_only_and_temporaries_vanish():
-    main, startup, *_ , loss = build()
+    main, startup, *_, loss = build()
     scope, exe = mg.Scope(), mg.Executor()
     exe.run(startup, scope=scope)
     assert sorted(scope.local_var_names()) == ["fc_0.b_0", "fc_0.w_0"]
@@ -36,8 +36,9 @@ def test_feed_keys_may_be_variables_and_fetch_names_or_variables():
     main, startup, x, label, h, loss = build()
     scope, exe = mg.Scope(), mg.Executor()
     exe.run(startup, scope=scope)
-    a, b = exe.run(main, feed={x: np.ones((2, 3)), label: np.zeros((2, 1), "int64")},
-                   fetch_list=[h, "mean_0.tmp_0"], scope=scope)
+    a, b = exe.run(
+        main, feed={x: np.ones((2, 3)), label: np.zeros((2, 1), "int64")}, fetch_list=[h, "mean_0.tmp_0"], scope=scope
+    )
     np.testing.assert_allclose(a, np.full((2, 2), 1.5))
     assert b == pytest.approx(1.5)
     assert exe.run(main, feed=feed(), scope=scope) == []
@@ -74,7 +75,7 @@ def test_bad_feeds_name_the_variable(bad_feed, message):
 
 
 def test_float64_and_list_feeds_are_cast():
-    main, startup, *_ , loss = build()
+    main, startup, *_, loss = build()
     scope, exe = mg.Scope(), mg.Executor()
     exe.run(startup, scope=scope)
     (a,) = exe.run(main, feed={"x": np.ones((2, 3)), "label": [[0], [1]]}, fetch_list=[loss], scope=scope)
@@ -92,7 +93,7 @@ def test_fetching_unknown_variable_names_it():
 
 
 def test_running_without_startup_names_the_variable_and_suggests_startup():
-    main, *_ , loss = build()
+    main, *_, loss = build()
     with pytest.raises(mg.UninitializedVariableError, match=r"'fc_0.w_0'.*startup"):
         mg.Executor().run(main, feed=feed(), fetch_list=[loss], scope=mg.Scope())
 
@@ -134,7 +135,7 @@ def test_scope_parenting_and_guard():
 
 
 def test_plan_is_compiled_once_and_recompiled_after_a_change():
-    main, startup, *_ , loss = build()
+    main, startup, *_, loss = build()
     scope, exe = mg.Scope(), mg.Executor()
     exe.run(startup, scope=scope)
     exe.run(main, feed=feed(), fetch_list=[loss], scope=scope)

@@ -33,7 +33,13 @@ def test_paddle_names_and_flags():
     assert isinstance(w, mg.Parameter) and w.persistable and w.trainable and not w.stop_gradient
     assert w.optimize_attr == {"learning_rate": 1.0} and w.do_model_average and w.need_clip
     assert loss.shape == () and loss.name == "mean_0.tmp_0"
-    assert [op.type for op in main.global_block().ops[:5]] == ["mul", "elementwise_add", "elementwise_mul", "scale", "mean"]
+    assert [op.type for op in main.global_block().ops[:5]] == [
+        "mul",
+        "elementwise_add",
+        "elementwise_mul",
+        "scale",
+        "mean",
+    ]
     assert [p.name for p in main.all_parameters()] == ["fc_0.w_0", "fc_0.b_0"]
     # startup: one initializer per parameter
     assert [op.type for op in startup.global_block().ops] == ["fill_constant", "fill_constant"]

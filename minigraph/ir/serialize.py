@@ -3,6 +3,7 @@ malformed program is refused with an error naming the op, and missing attrs get 
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from minigraph.errors import GraphBuildError, ModelFormatError, OpTypeError
@@ -39,13 +40,14 @@ def program_to_dict(program: Any) -> dict[str, Any]:
         ops = [
             {
                 "type": op.type,
-                "inputs": op.inputs,
-                "outputs": op.outputs,
-                "attrs": op.attrs,
+                "inputs": copy.deepcopy(op.inputs),
+                "outputs": copy.deepcopy(op.outputs),
+                "attrs": copy.deepcopy(op.attrs),
                 "role": op.role,
                 "namescope": op.namescope,
             }
             for op in b.ops
+        ]
         ]
         blocks.append({"idx": b.idx, "parent_idx": b.parent_idx, "vars": vars_, "ops": ops})
     return {

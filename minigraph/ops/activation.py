@@ -16,6 +16,7 @@ import numpy as np
 from minigraph.ops.common import NO_SECOND_ORDER, norm_axis, require_float, same_as
 from minigraph.ops.registry import OpDef, register
 
+
 def _float_same_as_x(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
     require_float(ins["X"], "X")
     return same_as("X")(ins, attrs)
@@ -59,9 +60,7 @@ def _register_unary(
 
     def grad(g: Any) -> None:
         src = g.input("X") if uses == "X" else g.output("Out")
-        g.emit(
-            f"{name}_grad", attrs=g.attrs, **{uses: src, "Out@GRAD": g.out_grad("Out"), "X@GRAD": g.in_grad("X")}
-        )
+        g.emit(f"{name}_grad", attrs=g.attrs, **{uses: src, "Out@GRAD": g.out_grad("Out"), "X@GRAD": g.in_grad("X")})
 
     register(OpDef(name, ("X",), ("Out",), kernel, infer, attrs=dict(attrs), grad=grad))
     register(

@@ -157,7 +157,6 @@ def _kernel(
     eps = dt.type(attrs["epsilon"])
     axes, bshape = _layout(x, attrs)
     if uses_batch_stats(attrs):
-        m = x.size // x.shape[bshape.index(max(bshape))] if x.size else 0
         m = math.prod(x.shape[i] for i in axes)
         if m < 2:
             raise ValueError(_degenerate_message(x.shape, m))
@@ -250,7 +249,6 @@ register(
         grad=_grad_maker,
         no_grad_inputs=("Mean", "Variance"),
         inplace={"MeanOut": "Mean", "VarianceOut": "Variance"},
-        optional_outputs=("SavedMean", "SavedVariance"),
     )
 )
 

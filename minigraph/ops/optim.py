@@ -110,9 +110,7 @@ def _momentum(
 
 def _momentum_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
     if attrs["regularization_method"] not in ("", "l2_decay"):
-        raise GraphBuildError(
-            f"regularization_method must be '' or 'l2_decay', got {attrs['regularization_method']!r}"
-        )
+        raise GraphBuildError(f"regularization_method must be '' or 'l2_decay', got {attrs['regularization_method']!r}")
     return _update_infer("Velocity")(ins, attrs)
 
 

@@ -47,8 +47,14 @@ class Layer:
             layers[name] = value
         object.__setattr__(self, name, value)
 
-    def create_parameter(self, shape: Any, attr: Any = None, dtype: str | None = None, is_bias: bool = False,
-                         default_initializer: Initializer | None = None) -> Parameter | None:
+    def create_parameter(
+        self,
+        shape: Any,
+        attr: Any = None,
+        dtype: str | None = None,
+        is_bias: bool = False,
+        default_initializer: Initializer | None = None,
+    ) -> Parameter | None:
         """A parameter named `<layer>.w_N` / `<layer>.b_N` unless attr names it; None if attr is False."""
         pattr = ParamAttr.to_attr(attr)
         if pattr is False:

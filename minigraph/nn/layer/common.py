@@ -10,8 +10,15 @@ from minigraph.nn.layer.base import Layer
 class Linear(Layer):
     """y = act(x @ weight + bias), weight [input_dim, output_dim] (Paddle's layout)."""
 
-    def __init__(self, input_dim: int, output_dim: int, param_attr: Any = None, bias_attr: Any = None,
-                 act: str | None = None, dtype: str = "float32") -> None:
+    def __init__(
+        self,
+        input_dim: int,
+        output_dim: int,
+        param_attr: Any = None,
+        bias_attr: Any = None,
+        act: str | None = None,
+        dtype: str = "float32",
+    ) -> None:
         super().__init__("linear", dtype)
         self.weight = self.create_parameter((input_dim, output_dim), param_attr)
         self.bias = self.create_parameter((output_dim,), bias_attr, is_bias=True)
