@@ -48,7 +48,6 @@ def program_to_dict(program: Any) -> dict[str, Any]:
             }
             for op in b.ops
         ]
-        ]
         blocks.append({"idx": b.idx, "parent_idx": b.parent_idx, "vars": vars_, "ops": ops})
     return {
         "format": "minigraph.program",
