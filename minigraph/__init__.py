@@ -1,6 +1,6 @@
 """minigraph: a small, fast, honest define-then-run deep-learning framework on numpy."""
 
-from minigraph import initializer, layers, nn, unique_name
+from minigraph import clip, dygraph, initializer, layers, nn, optimizer, regularizer, unique_name
 from minigraph.backward import append_backward, gradients
 from minigraph.errors import (
     ExecutionError,
@@ -48,6 +48,7 @@ __all__ = [
     "UninitializedVariableError",
     "Variable",
     "append_backward",
+    "clip",
     "create_global_var",
     "create_parameter",
     "data",
@@ -55,10 +56,13 @@ __all__ = [
     "default_startup_program",
     "global_scope",
     "gradients",
+    "dygraph",
     "initializer",
     "layers",
     "name_scope",
+    "optimizer",
     "program_guard",
+    "regularizer",
     "scope_guard",
     "unique_name",
 ]

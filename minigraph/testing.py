@@ -156,69 +156,165 @@ def differentiable_slots(case: OpCase) -> list[str]:
     ]
 
 
-def check_grad(case: OpCase, eps: float | None = None, seed: int = 0) -> dict[str, list[np.ndarray]]:
-    """Analytic gradients (float64, through append-style grad ops) against central
-    differences of L = sum_k sum(out_k * w_k) with random weights w_k."""
-    eps = case.eps if eps is None else eps
-    slots = differentiable_slots(case)
-    if not slots:
-        raise AssertionError(f"{case.id}: no differentiable input to check")
-    prog = _OpProgram(case, "float64", slots)
+class _GradSetup:
+    """The op program plus L = sum_k mean(out_k * w_k) and its gradient ops (float64)."""
+
+    def __init__(self, case: OpCase, seed: int) -> None:
+        self.slots = differentiable_slots(case)
+        if not self.slots:
+            raise AssertionError(f"{case.id}: no differentiable input to check")
+        prog = self.prog = _OpProgram(case, "float64", self.slots)
+        block = prog.main.global_block()
+        outs = [(s, n) for s, n in prog.output_names() if block.var(n).dtype in ("float32", "float64")]
+        weights = loss_weights([block.var(n) for _, n in outs], seed)
+        with program_guard(prog.main, prog.startup):
+            terms = []
+            for (_, name), wv in zip(outs, weights):
+                v = block.var(name)
+                w = block.create_var(f"{name}_weight", v.shape, v.dtype, stop_gradient=True, is_data=True)
+                prog.feeds[w.name] = wv
+                prod = block.create_var(f"{name}_weighted", v.shape, v.dtype)
+                block.append_op("elementwise_mul", {"X": v, "Y": w}, {"Out": prod})
+                term = block.create_var(f"{name}_term", (), v.dtype)
+                block.append_op("mean", {"X": prod}, {"Out": term})
+                if v.dtype != "float64":  # e.g. a cast op's float32 output
+                    wide = block.create_var(f"{name}_term64", (), "float64")
+                    block.append_op("cast", {"X": term}, {"Out": wide}, {"in_dtype": v.dtype, "out_dtype": "float64"})
+                    term = wide
+                terms.append(term)
+            self.loss = block.create_var("check_grad_loss", (), "float64")
+            block.append_op("sum", {"X": terms}, {"Out": self.loss})
+        self.forward = prog.main.clone()
+        self.inputs = [v for s in self.slots for v in prog.in_vars[s]]
+        self.grads = gradients([self.loss], self.inputs)
+        self.exe = Executor()
+        self.feeds = {n: a for n, a in prog.feeds.items() if not block.var(n).persistable}
+
+    def _scope(self) -> Scope:
+        scope = Scope()
+        block = self.prog.main.global_block()
+        for name, arr in self.prog.feeds.items():
+            if block.var(name).persistable:
+                scope.var(name).set(arr)
+        return scope
+
+    def analytic(self) -> list[np.ndarray]:
+        fetch = [g.name for g in self.grads if g is not None]
+        values = dict(zip(fetch, self.exe.run(self.prog.main, feed=self.feeds, fetch_list=fetch, scope=self._scope())))
+        return [
+            np.zeros_like(self.feeds[v.name]) if g is None else values[g.name] for v, g in zip(self.inputs, self.grads)
+        ]
+
+    def loss_at(self, feed: dict[str, np.ndarray]) -> float:
+        return float(self.exe.run(self.forward, feed=feed, fetch_list=[self.loss.name], scope=self._scope())[0])
+
+
+def loss_weights(outputs: Sequence[Any], seed: int) -> list[np.ndarray]:
+    """The random +-[0.5, 1.5] weights of the gradient-check loss, one array per output."""
     rng = np.random.default_rng(seed)
-    block = prog.main.global_block()
-    outs = [(s, n) for s, n in prog.output_names() if block.var(n).dtype in ("float32", "float64")]
-    with program_guard(prog.main, prog.startup):
-        terms = []
-        for _, name in outs:
-            v = block.var(name)
-            shape = tuple(d if d >= 0 else 1 for d in v.shape)
-            wname = f"{name}_weight"
-            w = block.create_var(wname, v.shape, v.dtype, stop_gradient=True, is_data=True)
-            weights = rng.uniform(0.5, 1.5, size=shape) * rng.choice([-1.0, 1.0], size=shape)
-            prog.feeds[wname] = weights.astype(v.dtype)
-            prod = block.create_var(f"{name}_weighted", v.shape, v.dtype)
-            block.append_op("elementwise_mul", {"X": v, "Y": w}, {"Out": prod})
-            term = block.create_var(f"{name}_term", (), v.dtype)
-            block.append_op("mean", {"X": prod}, {"Out": term})
-            if v.dtype != "float64":  # e.g. a cast op's float32 output
-                wide = block.create_var(f"{name}_term64", (), "float64")
-                block.append_op("cast", {"X": term}, {"Out": wide}, {"in_dtype": v.dtype, "out_dtype": "float64"})
-                term = wide
-            terms.append(term)
-        loss = block.create_var("check_grad_loss", (), "float64")
-        block.append_op("sum", {"X": terms}, {"Out": loss})
-    fwd = prog.main.clone()
-    inputs = [v for s in slots for v in prog.in_vars[s]]
-    grads = gradients([loss], inputs)
-    exe, scope = Executor(), Scope()
-    feeds = dict(prog.feeds)
-    for name, arr in list(feeds.items()):
-        if block.var(name).persistable:
-            scope.var(name).set(arr)
-            del feeds[name]
+    out = []
+    for v in outputs:
+        shape = tuple(d if d >= 0 else 1 for d in v.shape)
+        w = rng.uniform(0.5, 1.5, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+        out.append(w.astype(v.dtype))
+    return out
 
-    def loss_at(feed: dict[str, np.ndarray]) -> float:
-        s = Scope()
-        for name in prog.case.persistable:
-            for v in prog.in_vars.get(name, []):
-                s.var(v.name).set(prog.feeds[v.name])
-        return float(exe.run(fwd, feed=feed, fetch_list=[loss.name], scope=s)[0])
 
-    fetch = [g.name for g in grads if g is not None]
-    analytic = dict(zip(fetch, exe.run(prog.main, feed=feeds, fetch_list=fetch, scope=scope)))
+def static_gradients(case: OpCase, seed: int = 0) -> list[np.ndarray]:
+    """Gradients of the check loss for each differentiable input (in slot order), static mode."""
+    return _GradSetup(case, seed).analytic()
+
+
+def check_grad(case: OpCase, eps: float | None = None, seed: int = 0) -> dict[str, list[np.ndarray]]:
+    """Analytic gradients (float64, through the emitted grad ops) against central
+    differences of L = sum_k mean(out_k * w_k) with random weights w_k."""
+    eps = case.eps if eps is None else eps
+    setup = _GradSetup(case, seed)
     report: dict[str, list[np.ndarray]] = {}
-    for v, g in zip(inputs, grads):
-        base = feeds[v.name]
+    for v, got in zip(setup.inputs, setup.analytic()):
+        base = setup.feeds[v.name]
         numeric = np.zeros_like(base, dtype=np.float64)
         for i in np.ndindex(base.shape):
             for sign in (1, -1):
                 pert = base.copy()
                 pert[i] += sign * eps
-                numeric[i] += sign * loss_at({**feeds, v.name: pert})
+                numeric[i] += sign * setup.loss_at({**setup.feeds, v.name: pert})
         numeric /= 2 * eps
-        got = np.zeros_like(numeric) if g is None else analytic[g.name]
         np.testing.assert_allclose(
             got, numeric, rtol=case.grad_rtol, atol=case.grad_atol, err_msg=f"{case.id}: gradient of input {v.name}"
         )
         report.setdefault(v.name, []).extend([got, numeric])
     return report
+
+
+def eager_run(case: OpCase, dtype: str | None = None, grad_seed: int | None = None) -> tuple[Arrays, list[np.ndarray]]:
+    """Run the op eagerly (inside dygraph.guard); with grad_seed, also backward through the
+    same check loss as check_grad and return the gradients of the differentiable inputs."""
+    from minigraph.dygraph import guard, to_variable
+    from minigraph.dygraph.tracer import current_tracer
+
+    opdef = get_op(case.op)
+    slots = differentiable_slots(case) if grad_seed is not None else []
+    if grad_seed is not None and dtype is None:
+        dtype = "float64"  # as the static gradient check does
+    with guard():
+        tracer = current_tracer()
+        assert tracer is not None
+        ins: dict[str, Any] = {}
+        for s in opdef.in_slots:  # type: ignore[attr-defined]
+            if case.inputs.get(s.name) is None:
+                continue
+            vs = []
+            for arr in _as_list(case.inputs[s.name]):
+                if dtype is not None and arr.dtype.kind == "f":
+                    arr = arr.astype(dtype)
+                v = to_variable(arr)
+                v.stop_gradient = s.name not in slots
+                vs.append(v)
+            ins[s.name] = vs if s.variadic else vs[0]
+        outs: dict[str, Any] = {}
+        for s in opdef.out_slots:  # type: ignore[attr-defined]
+            alias = opdef.inplace.get(s.name)
+            if alias is not None and alias in ins:
+                outs[s.name] = ins[alias]
+                continue
+            count = 1
+            if s.variadic:
+                count = len(ins.get("X", [])) if isinstance(ins.get("X"), list) else 1
+                count = case.attrs.get("num", count) or count
+                if case.attrs.get("sections"):
+                    count = len(case.attrs["sections"])
+            vs = [tracer.block.create_var() for _ in range(count)]
+            outs[s.name] = vs if s.variadic else vs[0]
+        tracer.trace_op(case.op, ins, outs, dict(case.attrs))
+        result = {k: ([x.numpy() for x in v] if isinstance(v, list) else v.numpy()) for k, v in outs.items()}
+        if grad_seed is None:
+            return result, []
+        wired = [
+            v
+            for k, vals in outs.items()
+            if case.outputs is None or k in case.outputs
+            for v in (vals if isinstance(vals, list) else [vals])
+            if v.dtype in ("float32", "float64")
+        ]
+        terms = []
+        for v, w in zip(wired, loss_weights(wired, grad_seed)):
+            wv = to_variable(w)
+            prod = tracer.block.create_var()
+            tracer.trace_op("elementwise_mul", {"X": v, "Y": wv}, {"Out": prod}, {})
+            term = tracer.block.create_var()
+            tracer.trace_op("mean", {"X": prod}, {"Out": term}, {})
+            if term.dtype != "float64":
+                wide = tracer.block.create_var()
+                tracer.trace_op("cast", {"X": term}, {"Out": wide}, {"in_dtype": term.dtype, "out_dtype": "float64"})
+                term = wide
+            terms.append(term)
+        loss = tracer.block.create_var()
+        tracer.trace_op("sum", {"X": terms}, {"Out": loss}, {})
+        loss.backward()
+        grads = []
+        for s in slots:
+            for v in ins[s] if isinstance(ins[s], list) else [ins[s]]:
+                g = v.gradient()
+                grads.append(np.zeros_like(v.value) if g is None else g)
+        return result, grads

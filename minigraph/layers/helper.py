@@ -16,9 +16,20 @@ from minigraph.param_attr import ParamAttr
 class LayerHelper:
     def __init__(self, layer_type: str, name: str | None = None) -> None:
         self.layer_type = layer_type
-        self.main = default_main_program()
-        self.startup = default_startup_program()
         self.name = name or self.main.names.generate(layer_type)
+
+    # Looked up at each use, so a layer object built in one mode can build ops in another
+    # (jit tracing runs an eager layer's forward in static mode).
+    @property
+    def main(self) -> Any:
+        """The eager tracer inside dygraph.guard(), else the default main program."""
+        from minigraph.dygraph.tracer import current_tracer
+
+        return current_tracer() or default_main_program()
+
+    @property
+    def startup(self) -> Any:
+        return default_startup_program()
 
     @property
     def block(self) -> Any:
@@ -76,7 +87,10 @@ def create_parameter_in(
     main: Any, startup: Any, name: str, shape: tuple[int, ...], dtype: str, init: Initializer, **flags: Any
 ) -> Parameter:
     """Create parameter `name` in `main` and, unless some op already initialises it there,
-    its initializer in `startup`. Reusing a name shares the variable (shapes must agree)."""
+    its initializer in `startup`. Reusing a name shares the variable (shapes must agree).
+    In eager mode `main` is the tracer, which creates and initialises the parameter now."""
+    if not hasattr(main, "all_parameters"):  # the eager tracer
+        return main.create_parameter(name, shape, dtype, init, **flags)
     p = main.global_block().create_parameter(name, shape, dtype, **flags)
     sblock = startup.global_block()
     existing = sblock.vars.get(name)

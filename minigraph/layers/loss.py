@@ -1,3 +1,88 @@
-"""Builders for the loss ops (filled in by the op family's author)."""
+"""Loss and metric builders: cross_entropy, softmax_with_cross_entropy, square_error_cost,
+accuracy."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+from typing import Any
+
+from minigraph.ir.variable import Variable
+from minigraph.layers.helper import LayerHelper
+
+__all__ = ["accuracy", "cross_entropy", "softmax_with_cross_entropy", "square_error_cost"]
+
+
+def cross_entropy(
+    input: Variable, label: Variable, soft_label: bool = False, ignore_index: int = -100, name: str | None = None
+) -> Variable:
+    """-log(input[label]) per row, shape [N, 1], where `input` holds probabilities.
+
+    Hard labels are int64 [N, 1]; with soft_label=True `label` is a float [N, C] distribution
+    and the loss is -sum(label * log(input))."""
+    helper = LayerHelper("cross_entropy", name)
+    out = helper.create_tmp(input.dtype)
+    helper.append_op(
+        "cross_entropy",
+        {"X": input, "Label": label},
+        {"Y": out},
+        {"soft_label": bool(soft_label), "ignore_index": int(ignore_index)},
+    )
+    return out
+
+
+def softmax_with_cross_entropy(
+    logits: Variable,
+    label: Variable,
+    soft_label: bool = False,
+    ignore_index: int = -100,
+    numeric_stable_mode: bool = True,
+    return_softmax: bool = False,
+    axis: int = -1,
+) -> Any:
+    """Cross entropy of softmax(logits) along `axis`, fused and numerically stable; returns
+    the loss (shape of logits with 1 in `axis`), or (loss, softmax) with return_softmax.
+
+    Example: `loss = mg.layers.mean(mg.layers.softmax_with_cross_entropy(logits, label))`."""
+    helper = LayerHelper("softmax_with_cross_entropy")
+    softmax = helper.create_tmp(logits.dtype)
+    loss = helper.create_tmp(logits.dtype)
+    helper.append_op(
+        "softmax_with_cross_entropy",
+        {"Logits": logits, "Label": label},
+        {"Softmax": softmax, "Loss": loss},
+        {
+            "soft_label": bool(soft_label),
+            "ignore_index": int(ignore_index),
+            "numeric_stable_mode": bool(numeric_stable_mode),
+            "axis": int(axis),
+        },
+    )
+    return (loss, softmax) if return_softmax else loss
+
+
+def square_error_cost(input: Variable, label: Variable) -> Variable:
+    """(input - label) ** 2 elementwise, built from elementwise_sub and square as in Paddle."""
+    helper = LayerHelper("square_error_cost")
+    diff = helper.create_tmp(input.dtype)
+    helper.append_op("elementwise_sub", {"X": input, "Y": label}, {"Out": diff})
+    out = helper.create_tmp(input.dtype)
+    helper.append_op("square", {"X": diff}, {"Out": out})
+    return out
+
+
+def accuracy(
+    input: Variable, label: Variable, k: int = 1, correct: Variable | None = None, total: Variable | None = None
+) -> Variable:
+    """Fraction of rows whose label is among the top-k scores of `input` (a 0-D float32).
+
+    `correct` and `total` (int32, 0-D) are filled with the counts when given."""
+    helper = LayerHelper("accuracy")
+    acc = helper.create_tmp("float32", stop_gradient=True)
+    correct = correct if correct is not None else helper.create_tmp("int32", stop_gradient=True)
+    total = total if total is not None else helper.create_tmp("int32", stop_gradient=True)
+    helper.append_op(
+        "accuracy",
+        {"X": input, "Label": label},
+        {"Accuracy": acc, "Correct": correct, "Total": total},
+        {"k": int(k)},
+    )
+    return acc

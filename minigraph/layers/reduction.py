@@ -1,11 +1,13 @@
-"""Reduction builders."""
+"""Reduction builders: mean (to 0-D), reduce_sum, reduce_mean, reduce_max."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from minigraph.ir.variable import Variable
 from minigraph.layers.helper import LayerHelper
 
-__all__ = ["mean"]
+__all__ = ["mean", "reduce_max", "reduce_mean", "reduce_sum"]
 
 
 def mean(x: Variable, name: str | None = None) -> Variable:
@@ -14,3 +16,38 @@ def mean(x: Variable, name: str | None = None) -> Variable:
     out = helper.create_tmp(x.dtype)
     helper.append_op("mean", {"X": x}, {"Out": out})
     return out
+
+
+def _reduce(op: str, input: Variable, dim: Any, keep_dim: bool, name: str | None) -> Variable:
+    helper = LayerHelper(op, name)
+    out = helper.create_tmp(input.dtype)
+    dims = [] if dim is None else ([int(dim)] if isinstance(dim, int) else [int(d) for d in dim])
+    # No dims (or all of them) reduces everything: a 0-D result unless keep_dim.
+    reduce_all = not dims or len(dims) == len(input.shape)
+    helper.append_op(
+        op, {"X": input}, {"Out": out}, {"dim": dims, "keep_dim": bool(keep_dim), "reduce_all": reduce_all}
+    )
+    return out
+
+
+def reduce_sum(
+    input: Variable, dim: int | list[int] | None = None, keep_dim: bool = False, name: str | None = None
+) -> Variable:
+    """Sum over `dim` (an int or a list; None = every axis, giving a 0-D result).
+
+    Example: `mg.layers.reduce_sum(x, dim=1)` turns [N, C] into [N]."""
+    return _reduce("reduce_sum", input, dim, keep_dim, name)
+
+
+def reduce_mean(
+    input: Variable, dim: int | list[int] | None = None, keep_dim: bool = False, name: str | None = None
+) -> Variable:
+    """Mean over `dim` (None = every axis, giving a 0-D result)."""
+    return _reduce("reduce_mean", input, dim, keep_dim, name)
+
+
+def reduce_max(
+    input: Variable, dim: int | list[int] | None = None, keep_dim: bool = False, name: str | None = None
+) -> Variable:
+    """Max over `dim` (None = every axis). Ties share the gradient evenly."""
+    return _reduce("reduce_max", input, dim, keep_dim, name)

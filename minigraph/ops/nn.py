@@ -1,1 +1,529 @@
-"""(family module; ops registered on import)"""
+"""Convolution, pooling and dropout: conv2d, pool2d, dropout and their gradient ops.
+
+conv2d and pool2d share one piece of machinery: `_windows` turns a padded 4-D array into a
+strided view whose two extra trailing axes walk each kernel window (no copy). conv2d copies
+that view once into an im2col matrix and does one batched matmul with the groups as the
+batch dimension (so depthwise convolution is a single matmul too); pool2d reduces over the
+window axes. Gradients go back through `_scatter_windows`: one write through a writeable
+window view when windows cannot overlap, else one strided slice-add per kernel offset
+(kh*kw of them, never a loop over pixels or the batch, and no np.add.at).
+
+Geometry follows Paddle: `paddings` is [ph, pw] or [top, bottom, left, right];
+padding_algorithm "SAME"/"VALID" computes the padding and forces dilation 1; pooling with
+ceil_mode uses (in + pads - k + s - 1) // s + 1 output rows, without PyTorch's extra rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from minigraph.errors import GraphBuildError, OpTypeError
+from minigraph.ir.variable import shape_text
+from minigraph.ops.common import NO_SECOND_ORDER, grad_slots, like_inputs, require_float, simple_grad
+from minigraph.ops.registry import OpDef, register
+
+LAYOUTS = ("NCHW", "NHWC")
+PADDING_ALGORITHMS = ("EXPLICIT", "SAME", "VALID")
+POOL_TYPES = ("max", "avg")
+DROPOUT_IMPLEMENTATIONS = ("downgrade_in_infer", "upscale_in_train")
+
+# --- geometry ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where the windows of one conv/pool lie: all pairs are (height, width)."""
+
+    kernel: tuple[int, int]
+    strides: tuple[int, int]
+    dilations: tuple[int, int]
+    pads: tuple[int, int, int, int]  # top, bottom, left, right
+    out: tuple[int, int]  # -1 where the input size is unknown
+
+    def span(self, i: int) -> int:
+        """Rows (i=0) or columns (i=1) of padded input the windows reach."""
+        eff = self.dilations[i] * (self.kernel[i] - 1) + 1
+        return (self.out[i] - 1) * self.strides[i] + eff
+
+    @property
+    def overlapping(self) -> bool:
+        return any(self.strides[i] < self.dilations[i] * (self.kernel[i] - 1) + 1 for i in (0, 1))
+
+
+def spatial_axes(data_format: str) -> tuple[int, int]:
+    return (2, 3) if data_format == "NCHW" else (1, 2)
+
+
+def channel_axis(data_format: str) -> int:
+    return 1 if data_format == "NCHW" else 3
+
+
+def _ints(name: str, value: Any, sizes: tuple[int, ...], low: int) -> list[int]:
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) not in sizes
+        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+    ):
+        want = " or ".join(str(s) for s in sizes)
+        raise GraphBuildError(f"{name} must be a list of {want} ints, got {value!r}")
+    if any(v < low for v in value):
+        raise GraphBuildError(f"{name} must be >= {low}, got {list(value)}")
+    return [int(v) for v in value]
+
+
+def geometry(
+    in_hw: tuple[int, int],
+    kernel: Any,
+    strides: Any,
+    dilations: Any,
+    paddings: Any,
+    algorithm: str,
+    ceil_mode: bool = False,
+) -> Geometry:
+    """Validate the window attrs and compute the output size; raises GraphBuildError for
+    impossible configurations (the caller's op type is added by Block.append_op)."""
+    k = _ints("kernel size", kernel, (2,), 1)
+    s = _ints("strides", strides, (2,), 1)
+    d = _ints("dilations", dilations, (2,), 1)
+    p = _ints("paddings", paddings, (2, 4), 0)
+    if algorithm not in PADDING_ALGORITHMS:
+        raise GraphBuildError(f"padding_algorithm must be one of {PADDING_ALGORITHMS}, got {algorithm!r}")
+    pads = [p[0], p[0], p[1], p[1]] if len(p) == 2 else p
+    if algorithm != "EXPLICIT":
+        d = [1, 1]  # as in Paddle: SAME and VALID ignore dilation
+        pads = [0, 0, 0, 0]
+    out = []
+    for i, n in enumerate(in_hw):
+        if algorithm == "SAME":
+            if n < 0:
+                out.append(-1)
+                continue
+            o = -(-n // s[i])
+            total = max((o - 1) * s[i] + k[i] - n, 0)
+            pads[2 * i], pads[2 * i + 1] = total // 2, total - total // 2
+        if n < 0:
+            out.append(-1)
+            continue
+        eff = d[i] * (k[i] - 1) + 1
+        padded = n + pads[2 * i] + pads[2 * i + 1]
+        if padded < eff:
+            what = "height" if i == 0 else "width"
+            dil = f" (size {k[i]} at dilation {d[i]})" if d[i] > 1 else ""
+            raise GraphBuildError(
+                f"the kernel {what} {eff}{dil} is larger than the padded input {what} {padded} "
+                f"({n} + padding {pads[2 * i]} + {pads[2 * i + 1]})"
+            )
+        out.append((padded - eff + (s[i] - 1 if ceil_mode else 0)) // s[i] + 1)
+    return Geometry((k[0], k[1]), (s[0], s[1]), (d[0], d[1]), (pads[0], pads[1], pads[2], pads[3]), (out[0], out[1]))
+
+
+def _layout(attrs: dict[str, Any]) -> str:
+    fmt = attrs["data_format"]
+    if fmt not in LAYOUTS:
+        raise GraphBuildError(f"data_format must be one of {LAYOUTS}, got {fmt!r}")
+    return fmt
+
+
+def _spatial(shape: tuple[int, ...], fmt: str) -> tuple[int, int]:
+    h, w = spatial_axes(fmt)
+    return shape[h], shape[w]
+
+
+def _with_spatial(shape: tuple[int, ...], fmt: str, hw: tuple[int, int]) -> tuple[int, ...]:
+    out = list(shape)
+    h, w = spatial_axes(fmt)
+    out[h], out[w] = hw
+    return tuple(out)
+
+
+# --- window views -----------------------------------------------------------------------
+
+
+def _pad(x: np.ndarray, axes: tuple[int, int], g: Geometry, value: float) -> np.ndarray:
+    """x with g's padding around its spatial axes, extended at the far end when ceil_mode
+    windows reach past the explicit padding."""
+    (ha, wa), (t, _, left, _) = axes, g.pads
+    h, w = x.shape[ha], x.shape[wa]
+    shape = _padded_shape(x.shape, axes, g)
+    if (shape[ha], shape[wa], t, left) == (h, w, 0, 0):
+        return x
+    out = np.full(shape, value, dtype=x.dtype)
+    out[_index(x.ndim, axes, slice(t, t + h), slice(left, left + w))] = x
+    return out
+
+
+def _padded_shape(shape: tuple[int, ...], axes: tuple[int, int], g: Geometry) -> tuple[int, ...]:
+    out = list(shape)
+    out[axes[0]] = max(shape[axes[0]] + g.pads[0] + g.pads[1], g.span(0))
+    out[axes[1]] = max(shape[axes[1]] + g.pads[2] + g.pads[3], g.span(1))
+    return tuple(out)
+
+
+def _crop(xp: np.ndarray, axes: tuple[int, int], g: Geometry, hw: tuple[int, int]) -> np.ndarray:
+    t, left = g.pads[0], g.pads[2]
+    return xp[_index(xp.ndim, axes, slice(t, t + hw[0]), slice(left, left + hw[1]))]
+
+
+def _index(ndim: int, axes: tuple[int, int], hs: slice, ws: slice) -> tuple[slice, ...]:
+    idx = [slice(None)] * ndim
+    idx[axes[0]], idx[axes[1]] = hs, ws
+    return tuple(idx)
+
+
+def _windows(xp: np.ndarray, axes: tuple[int, int], g: Geometry, writeable: bool = False) -> np.ndarray:
+    """View of xp with the spatial axes replaced by output positions and two trailing axes
+    (kh, kw) walking each window: [N, C, OH, OW, kh, kw] for NCHW, [N, OH, OW, C, kh, kw] for NHWC."""
+    (sh, sw), (dh, dw), (oh, ow) = g.strides, g.dilations, g.out
+    eff = (dh * (g.kernel[0] - 1) + 1, dw * (g.kernel[1] - 1) + 1)
+    v = sliding_window_view(xp, eff, axis=axes, writeable=writeable)
+    idx = _index(xp.ndim, axes, slice(0, sh * (oh - 1) + 1, sh), slice(0, sw * (ow - 1) + 1, sw))
+    return v[idx + (slice(None, None, dh), slice(None, None, dw))]
+
+
+def _scatter_windows(dxp: np.ndarray, axes: tuple[int, int], g: Geometry, contrib: np.ndarray) -> None:
+    """Add per-window values (shaped like, or broadcastable to, `_windows(dxp)`) back onto dxp."""
+    view = _windows(dxp, axes, g, writeable=not g.overlapping)
+    contrib = np.broadcast_to(contrib, view.shape)
+    if not g.overlapping:
+        view[...] = contrib  # each padded input element lies in at most one window
+        return
+    (sh, sw), (dh, dw), (oh, ow) = g.strides, g.dilations, g.out
+    for i in range(g.kernel[0]):
+        for j in range(g.kernel[1]):
+            hs = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
+            ws = slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
+            dxp[_index(dxp.ndim, axes, hs, ws)] += contrib[..., i, j]
+
+
+# --- conv2d -----------------------------------------------------------------------------
+
+
+def _conv_geometry(attrs: dict[str, Any], x_shape: tuple[int, ...], w_shape: tuple[int, ...]) -> Geometry:
+    return geometry(
+        _spatial(x_shape, attrs["data_format"]),
+        list(w_shape[2:]),
+        attrs["strides"],
+        attrs["dilations"],
+        attrs["paddings"],
+        attrs["padding_algorithm"],
+    )
+
+
+def _conv2d_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+    x, w = ins["Input"], ins["Filter"]
+    require_float(x, "Input")
+    if w.dtype != x.dtype:
+        raise OpTypeError(f"Filter {w.name!r} is {w.dtype} but Input {x.name!r} is {x.dtype}")
+    fmt = _layout(attrs)
+    if len(x.shape) != 4:
+        raise GraphBuildError(f"Input {x.name!r} must be 4-D ({fmt}), got {shape_text(x.shape)}")
+    if len(w.shape) != 4 or min(w.shape) < 1:
+        raise GraphBuildError(
+            f"Filter {w.name!r} must be 4-D [out_channels, in_channels / groups, kh, kw], got {shape_text(w.shape)}"
+        )
+    groups = attrs["groups"]
+    if groups < 1:
+        raise GraphBuildError(f"groups must be >= 1, got {groups}")
+    c, (o, cg) = x.shape[channel_axis(fmt)], w.shape[:2]
+    if c != -1 and c % groups:
+        raise GraphBuildError(f"the {c} input channels of {x.name!r} are not divisible by groups={groups}")
+    if c != -1 and cg * groups != c:
+        raise GraphBuildError(
+            f"Filter {w.name!r} {shape_text(w.shape)} takes {cg} channels per group, i.e. {cg * groups} input "
+            f"channels with groups={groups}, but Input {x.name!r} has {c}"
+        )
+    if o % groups:
+        raise GraphBuildError(f"the {o} output channels of Filter {w.name!r} are not divisible by groups={groups}")
+    g = _conv_geometry(attrs, x.shape, w.shape)
+    n = x.shape[0]
+    shape = (n, o, *g.out) if fmt == "NCHW" else (n, *g.out, o)
+    return {"Output": (shape, x.dtype)}
+
+
+def _im2col(attrs: dict[str, Any], x: np.ndarray, w_shape: tuple[int, ...]) -> tuple[np.ndarray, Geometry]:
+    """Rows of input patches per group: [groups, N*OH*OW, C/groups*kh*kw] (one copy)."""
+    fmt, groups = attrs["data_format"], attrs["groups"]
+    g = _conv_geometry(attrs, x.shape, w_shape)
+    axes = spatial_axes(fmt)
+    v = _windows(_pad(x, axes, g, 0.0), axes, g)
+    if fmt == "NCHW":
+        v = v.transpose(0, 2, 3, 1, 4, 5)  # [N, OH, OW, C, kh, kw]
+    n, oh, ow, c, kh, kw = v.shape
+    v = v.reshape(n, oh, ow, groups, c // groups, kh, kw).transpose(3, 0, 1, 2, 4, 5, 6)
+    return v.reshape(groups, n * oh * ow, (c // groups) * kh * kw), g
+
+
+def _rows_to_image(rows: np.ndarray, n: int, g: Geometry, fmt: str) -> np.ndarray:
+    """[groups, N*OH*OW, O/groups] -> [N, O, OH, OW] (NCHW) or [N, OH, OW, O] (NHWC)."""
+    groups, _, og = rows.shape
+    r = rows.reshape(groups, n, g.out[0], g.out[1], og)
+    if fmt == "NCHW":
+        return np.ascontiguousarray(r.transpose(1, 0, 4, 2, 3).reshape(n, groups * og, *g.out))
+    return np.ascontiguousarray(r.transpose(1, 2, 3, 0, 4).reshape(n, *g.out, groups * og))
+
+
+def _image_to_rows(img: np.ndarray, groups: int, fmt: str) -> np.ndarray:
+    if fmt == "NCHW":
+        n, o, oh, ow = img.shape
+        return img.reshape(n, groups, o // groups, oh, ow).transpose(1, 0, 3, 4, 2).reshape(groups, -1, o // groups)
+    n, oh, ow, o = img.shape
+    return img.reshape(n, oh, ow, groups, o // groups).transpose(3, 0, 1, 2, 4).reshape(groups, -1, o // groups)
+
+
+def _conv2d(a: dict[str, Any], x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray]:
+    cols, g = _im2col(a, x, w.shape)
+    groups = a["groups"]
+    wm = w.reshape(groups, w.shape[0] // groups, -1).transpose(0, 2, 1)  # [groups, K, O/groups]
+    return (_rows_to_image(np.matmul(cols, wm), x.shape[0], g, a["data_format"]),)
+
+
+def _conv2d_grad(a: dict[str, Any], x: np.ndarray, w: np.ndarray, dout: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    fmt, groups = a["data_format"], a["groups"]
+    cols, g = _im2col(a, x, w.shape)
+    d = _image_to_rows(dout, groups, fmt)  # [groups, M, O/groups]
+    o, cg, kh, kw = w.shape
+    wm = w.reshape(groups, o // groups, cg * kh * kw)
+    dw = np.matmul(cols.transpose(0, 2, 1), d).transpose(0, 2, 1).reshape(w.shape)
+    dcols = np.matmul(d, wm)  # [groups, M, K]
+    # Scatter patches back in an [N, Hp, Wp, groups, C/groups] buffer, then crop and re-layout.
+    n, (h, wd) = x.shape[0], _spatial(x.shape, fmt)
+    patches = dcols.reshape(groups, n, g.out[0], g.out[1], cg, kh, kw).transpose(1, 2, 3, 0, 4, 5, 6)
+    dxp = np.zeros(_padded_shape((n, h, wd, groups, cg), (1, 2), g), dtype=x.dtype)
+    _scatter_windows(dxp, (1, 2), g, patches)
+    dx = _crop(dxp, (1, 2), g, (h, wd)).reshape(n, h, wd, groups * cg)
+    if fmt == "NCHW":
+        dx = dx.transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(dx), dw.astype(w.dtype, copy=False)
+
+
+register(
+    OpDef(
+        "conv2d",
+        ("Input", "Filter"),
+        ("Output",),
+        _conv2d,
+        _conv2d_infer,
+        attrs={
+            "strides": [1, 1],
+            "paddings": [0, 0],
+            "dilations": [1, 1],
+            "groups": 1,
+            "data_format": "NCHW",
+            "padding_algorithm": "EXPLICIT",
+        },
+        grad=simple_grad("conv2d_grad", ("Input", "Filter"), diff_inputs=("Input", "Filter"), out="Output"),
+    )
+)
+register(
+    OpDef(
+        "conv2d_grad",
+        ("Input", "Filter", "Output@GRAD"),
+        ("Input@GRAD", "Filter@GRAD"),
+        _conv2d_grad,
+        like_inputs(**grad_slots("Input", "Filter")),
+        attrs={
+            "strides": [1, 1],
+            "paddings": [0, 0],
+            "dilations": [1, 1],
+            "groups": 1,
+            "data_format": "NCHW",
+            "padding_algorithm": "EXPLICIT",
+        },
+        no_grad=NO_SECOND_ORDER,
+        optional_outputs=("Input@GRAD", "Filter@GRAD"),
+    )
+)
+
+# --- pool2d -----------------------------------------------------------------------------
+
+
+def _pool_geometry(attrs: dict[str, Any], x_shape: tuple[int, ...]) -> Geometry:
+    in_hw = _spatial(x_shape, attrs["data_format"])
+    if attrs["global_pooling"]:
+        # One window over the whole plane; an unknown size still gives a 1x1 output.
+        return Geometry((max(in_hw[0], 1), max(in_hw[1], 1)), (1, 1), (1, 1), (0, 0, 0, 0), (1, 1))
+    return geometry(
+        in_hw,
+        attrs["ksize"],
+        attrs["strides"],
+        [1, 1],
+        attrs["paddings"],
+        attrs["padding_algorithm"],
+        attrs["ceil_mode"],
+    )
+
+
+def _pool2d_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+    x = ins["X"]
+    require_float(x, "X")
+    fmt = _layout(attrs)
+    if attrs["pooling_type"] not in POOL_TYPES:
+        raise GraphBuildError(f"pooling_type must be one of {POOL_TYPES}, got {attrs['pooling_type']!r}")
+    if len(x.shape) != 4:
+        raise GraphBuildError(f"X {x.name!r} must be 4-D ({fmt}), got {shape_text(x.shape)}")
+    return {"Out": (_with_spatial(x.shape, fmt, _pool_geometry(attrs, x.shape).out), x.dtype)}
+
+
+def _avg_divisor(attrs: dict[str, Any], x_shape: tuple[int, ...], g: Geometry) -> np.ndarray | float:
+    """kh*kw, or with `exclusive` the number of real (non-padding) elements per window,
+    shaped to broadcast against Out."""
+    if not attrs["exclusive"] or attrs["global_pooling"]:
+        return float(g.kernel[0] * g.kernel[1])
+    counts = []
+    for i, n in enumerate(_spatial(x_shape, attrs["data_format"])):
+        start = np.arange(g.out[i]) * g.strides[i] - g.pads[2 * i]
+        counts.append(np.minimum(start + g.kernel[i], n) - np.maximum(start, 0))
+    # NOTE: a window lying wholly in padding (possible with ceil_mode) counts as 1, so it
+    # averages to 0 instead of 0/0.
+    div = np.maximum(np.outer(counts[0], counts[1]), 1).astype(np.float64)
+    return div if attrs["data_format"] == "NCHW" else div[:, :, None]
+
+
+def _pool2d(a: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray]:
+    g, axes = _pool_geometry(a, x.shape), spatial_axes(a["data_format"])
+    if a["pooling_type"] == "max":
+        # NOTE: max pads with -inf, so padding never wins (Paddle skips padded positions).
+        return (_windows(_pad(x, axes, g, -np.inf), axes, g).max(axis=(-2, -1)),)
+    total = _windows(_pad(x, axes, g, 0.0), axes, g).sum(axis=(-2, -1))
+    return ((total / _avg_divisor(a, x.shape, g)).astype(x.dtype, copy=False),)
+
+
+def _pool2d_grad(a: dict[str, Any], x: np.ndarray, out: np.ndarray, dout: np.ndarray) -> tuple[np.ndarray]:
+    g, axes = _pool_geometry(a, x.shape), spatial_axes(a["data_format"])
+    if a["pooling_type"] == "max":
+        win = _windows(_pad(x, axes, g, -np.inf), axes, g)
+        # NOTE: on ties the whole gradient goes to the first maximum in row-major window
+        # order, as Paddle's kernel does (it stops at the first element equal to Out).
+        hit = (win == out[..., None, None]).reshape(*out.shape, -1)
+        first = hit.argmax(axis=-1)[..., None]
+        picked = np.arange(hit.shape[-1]) == first
+        contrib = (picked * dout[..., None]).reshape(win.shape)
+    else:
+        contrib = (dout / _avg_divisor(a, x.shape, g))[..., None, None]
+    dxp = np.zeros(_padded_shape(x.shape, axes, g), dtype=x.dtype)
+    _scatter_windows(dxp, axes, g, contrib)
+    return (np.ascontiguousarray(_crop(dxp, axes, g, _spatial(x.shape, a["data_format"]))),)
+
+
+_POOL_ATTRS = {
+    "pooling_type": "max",
+    "ksize": [1, 1],
+    "strides": [1, 1],
+    "paddings": [0, 0],
+    "global_pooling": False,
+    "ceil_mode": False,
+    "exclusive": True,
+    "data_format": "NCHW",
+    "padding_algorithm": "EXPLICIT",
+}
+
+register(
+    OpDef(
+        "pool2d",
+        ("X",),
+        ("Out",),
+        _pool2d,
+        _pool2d_infer,
+        attrs=dict(_POOL_ATTRS),
+        grad=simple_grad("pool2d_grad", ("X",), ("Out",)),
+    )
+)
+register(
+    OpDef(
+        "pool2d_grad",
+        ("X", "Out", "Out@GRAD"),
+        ("X@GRAD",),
+        _pool2d_grad,
+        like_inputs(**grad_slots("X")),
+        attrs=dict(_POOL_ATTRS),
+        no_grad=NO_SECOND_ORDER,
+        optional_outputs=("X@GRAD",),
+    )
+)
+
+# --- dropout ----------------------------------------------------------------------------
+
+
+def _dropout_check(attrs: dict[str, Any]) -> None:
+    if not 0.0 <= attrs["dropout_prob"] <= 1.0:
+        raise GraphBuildError(f"dropout_prob must be in [0, 1], got {attrs['dropout_prob']}")
+    if attrs["dropout_implementation"] not in DROPOUT_IMPLEMENTATIONS:
+        raise GraphBuildError(
+            f"dropout_implementation must be one of {DROPOUT_IMPLEMENTATIONS}, got {attrs['dropout_implementation']!r}"
+        )
+
+
+def _dropout_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+    x = ins["X"]
+    require_float(x, "X")
+    _dropout_check(attrs)
+    return {"Out": (x.shape, x.dtype), "Mask": (x.shape, "uint8")}
+
+
+def _train_scale(p: float, upscale: bool) -> float:
+    """What a kept element is multiplied by in training mode."""
+    if not upscale:
+        return 1.0
+    # NOTE: with p == 1 every element is dropped; scale 0 gives zeros instead of 0/0.
+    return 0.0 if p >= 1.0 else 1.0 / (1.0 - p)
+
+
+def _dropout(a: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    p, upscale = a["dropout_prob"], a["dropout_implementation"] == "upscale_in_train"
+    if a["is_test"]:
+        out = x.copy() if upscale else x * x.dtype.type(1.0 - p)
+        return out, np.ones(x.shape, dtype=np.uint8)
+    # A nonzero seed (or fix_seed) gives the same mask on every run, as in Paddle; the
+    # executor turns seed 0 into a per-op seed when Program.random_seed is set.
+    rng = np.random.default_rng(a["seed"] if (a["seed"] or a["fix_seed"]) else None)
+    mask = (rng.random(x.shape, dtype=np.float32) >= np.float32(p)).astype(np.uint8)
+    return x * mask * x.dtype.type(_train_scale(p, upscale)), mask
+
+
+def _dropout_grad(a: dict[str, Any], mask: np.ndarray, dout: np.ndarray) -> tuple[np.ndarray]:
+    p, upscale = a["dropout_prob"], a["dropout_implementation"] == "upscale_in_train"
+    if a["is_test"]:
+        return (dout.copy() if upscale else dout * dout.dtype.type(1.0 - p),)
+    return (dout * mask * dout.dtype.type(_train_scale(p, upscale)),)
+
+
+_DROPOUT_ATTRS = {
+    "dropout_prob": 0.5,
+    "is_test": False,
+    "fix_seed": False,
+    "seed": 0,
+    "dropout_implementation": "downgrade_in_infer",
+}
+
+register(
+    OpDef(
+        "dropout",
+        ("X",),
+        ("Out", "Mask"),
+        _dropout,
+        _dropout_infer,
+        attrs=dict(_DROPOUT_ATTRS),
+        grad=lambda g: g.emit(
+            "dropout_grad",
+            attrs=g.attrs,
+            Mask=g.output("Mask"),
+            **{"Out@GRAD": g.out_grad("Out"), "X@GRAD": g.in_grad("X")},
+        ),
+    )
+)
+register(
+    OpDef(
+        "dropout_grad",
+        ("Mask", "Out@GRAD"),
+        ("X@GRAD",),
+        _dropout_grad,
+        like_inputs(**{"X@GRAD": "Out@GRAD"}),
+        attrs=dict(_DROPOUT_ATTRS),
+        no_grad=NO_SECOND_ORDER,
+        optional_outputs=("X@GRAD",),
+    )
+)

@@ -23,6 +23,7 @@ Differences from Paddle 3.3.1, on purpose:
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -86,10 +87,14 @@ def channel_axis(ndim: int, data_layout: str) -> int:
     return 1 if data_layout == "NCHW" else ndim - 1
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
 def check_hyper(epsilon: float, momentum: float) -> None:
-    if not (isinstance(epsilon, (int, float)) and math.isfinite(epsilon) and epsilon > 0):
+    if not (_is_number(epsilon) and math.isfinite(epsilon) and epsilon > 0):
         raise GraphBuildError(f"epsilon must be a positive number, got {epsilon!r}")
-    if not (isinstance(momentum, (int, float)) and 0.0 <= momentum <= 1.0):
+    if not (_is_number(momentum) and 0.0 <= momentum <= 1.0):
         raise GraphBuildError(f"momentum must be a number in [0, 1], got {momentum!r}")
 
 

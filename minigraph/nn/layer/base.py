@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from minigraph.dygraph.variable import EagerParameter
 from minigraph.executor.scope import global_scope
 from minigraph.initializer import Initializer
 from minigraph.ir.variable import Parameter
@@ -41,7 +42,7 @@ class Layer:
     def __setattr__(self, name: str, value: Any) -> None:
         params = self.__dict__.get("_parameters")
         layers = self.__dict__.get("_sub_layers")
-        if params is not None and isinstance(value, Parameter):
+        if params is not None and isinstance(value, (Parameter, EagerParameter)):
             params[name] = value
         elif layers is not None and isinstance(value, Layer):
             layers[name] = value

@@ -1,0 +1,196 @@
+"""to_dot: a Program (one block of it) as a graphviz.Digraph with deterministic DOT text."""
+
+from __future__ import annotations
+
+import html
+import warnings
+from typing import Any
+
+import graphviz
+
+from minigraph.ir.program import Program
+from minigraph.ir.text import op_line, var_line
+from minigraph.ir.variable import shape_text
+from minigraph.viz import style
+from minigraph.viz.errors import VizError
+from minigraph.viz.graph import GraphModel, OpNode, VarNode, build_model, common_scope, sanitize
+
+
+def to_dot(
+    program: Any,
+    block_idx: int = 0,
+    show_shapes: bool = True,
+    show_grad: bool = True,
+    show_optimizer: bool = True,
+    highlight: Any = None,
+    group_by_namescope: bool = False,
+    max_nodes_warning: int | None = 500,
+    legend: bool = True,
+) -> graphviz.Digraph:
+    """Draw one block of `program` as a Graphviz graph.
+
+    Ops are boxes labelled with their type and key attributes (batch_norm shows its mode:
+    "train (batch stats)", "test (running stats)" or "global stats"), coloured by role:
+    forward (dark grey), loss (red), backward (purple), optimizer (blue). Variables are
+    ellipses showing name, dtype and shape (`show_shapes`), coloured as feed data (green),
+    parameters (teal), persistable state such as moving statistics and optimizer
+    accumulators (lavender), gradients (pink) and temporaries (grey). Edges carry slot names.
+    A value an op overwrites (batch_norm's MeanOut is Mean, sgd's ParamOut is Param) gets a
+    second, dashed node `name (updated)`, so the graph never has a cycle. Only variables
+    some drawn op touches appear (all of them for a block without ops).
+
+    Args:
+        block_idx: which block to draw.
+        show_grad: False hides backward ops and `@GRAD` variables.
+        show_optimizer: False hides optimizer ops (op role Optimize).
+        highlight: a regex or a list of regexes; matching variable names and op types are
+            filled orange, with their edges.
+        group_by_namescope: put ops (and variables only they touch) in one cluster per
+            `name_scope`.
+        max_nodes_warning: warn (never fail) when the graph has more nodes; None disables.
+        legend: add a colour key under the graph.
+
+    The same program always gives the same DOT text: node ids come from names
+    (`var_fc_0.w_0`, `op_3_batch_norm`), and nodes are emitted in op order.
+
+        dot = mg.viz.to_dot(main, show_grad=False, highlight="batch_norm")
+        print(dot.source)
+    """
+    blocks = program.blocks if isinstance(program, Program) else None
+    if blocks is None:
+        raise VizError(f"to_dot expects a minigraph Program, got {type(program).__name__}")
+    if not isinstance(block_idx, int) or not 0 <= block_idx < len(blocks):
+        raise VizError(f"block_idx={block_idx!r} is out of range: the program has {len(blocks)} block(s)")
+    block = blocks[block_idx]
+    model = build_model(block, show_grad=show_grad, show_optimizer=show_optimizer, highlight=highlight)
+    n = len(model.nodes)
+    if max_nodes_warning is not None and n > max_nodes_warning:
+        warnings.warn(
+            f"the graph of block {block_idx} has {n} nodes (more than max_nodes_warning={max_nodes_warning}); "
+            "Graphviz may take long to lay it out. Hide backward/optimizer ops (show_grad=False, "
+            "show_optimizer=False) or draw fewer ops.",
+            stacklevel=2,
+        )
+
+    g = graphviz.Digraph(
+        name=f"block{block_idx}",
+        graph_attr={
+            "rankdir": "TB",
+            "fontname": style.FONT,
+            "fontsize": "10",
+            "nodesep": "0.3",
+            "ranksep": "0.35",
+        },
+        node_attr={"fontname": style.FONT, "fontsize": "10", "style": "filled", "margin": "0.12,0.04"},
+        edge_attr={"fontname": style.FONT, "fontsize": "8", "arrowsize": "0.6"},
+    )
+    if legend:
+        g.attr(label=_legend(model, bool(highlight)), labelloc="b", labeljust="l")
+
+    # Nodes go into namescope clusters (a tree), edges all at top level so they never
+    # pull a node into a cluster it does not belong to.
+    members: dict[tuple[str, ...], list[VarNode | OpNode]] = {(): []}
+    children: dict[tuple[str, ...], list[tuple[str, ...]]] = {(): []}
+    for node in model.nodes:
+        scope: tuple[str, ...] = ()
+        if group_by_namescope:
+            scope = node.scope if isinstance(node, OpNode) else common_scope(node.scopes)
+        for depth in range(1, len(scope) + 1):
+            path = scope[:depth]
+            if path not in members:
+                members[path], children[path] = [], []
+                children[path[:-1]].append(path)
+        members[scope].append(node)
+    _emit_scope(g, (), members, children, show_shapes)
+
+    for e in model.edges:
+        color = style.HIGHLIGHT_EDGE if e.highlighted else style.EDGE_COLOR[e.kind]
+        attrs = {"label": e.label, "color": color, "fontcolor": color}
+        if e.highlighted:
+            attrs["penwidth"] = "2"
+        g.edge(e.tail, e.head, **attrs)
+    return g
+
+
+def _emit_scope(
+    g: graphviz.Digraph,
+    path: tuple[str, ...],
+    members: dict[tuple[str, ...], list[VarNode | OpNode]],
+    children: dict[tuple[str, ...], list[tuple[str, ...]]],
+    show_shapes: bool,
+) -> None:
+    for node in members[path]:
+        if isinstance(node, OpNode):
+            g.node(node.id, **_op_attrs(node))
+        else:
+            g.node(node.id, **_var_attrs(node, show_shapes))
+    for child in children[path]:
+        with g.subgraph(name="cluster_" + sanitize("/".join(child))) as sub:
+            sub.attr(label=child[-1], style="rounded,dashed", color="#888888", fontcolor="#555555")
+            _emit_scope(sub, child, members, children, show_shapes)
+
+
+def _text(lines: list[str]) -> str:
+    # Backslashes in names are doubled so DOT does not read them as escapes (\n, \l, ...);
+    # nohtml keeps a label like "<x>" from being taken for an HTML label.
+    return graphviz.nohtml("\\n".join(line.replace("\\", "\\\\") for line in lines))
+
+
+def _tooltip(text: str) -> str:
+    return " ".join(text.split()).replace("\\", "\\\\")
+
+
+def _op_attrs(node: OpNode) -> dict[str, str]:
+    attrs = {"label": _text([node.op.type, *style.key_attr_lines(node.op)]), "shape": "box"}
+    attrs.update(style.OP_STYLE[node.kind])
+    if node.highlighted:
+        attrs.update(style.HIGHLIGHT_STYLE)
+    attrs["tooltip"] = _tooltip(f"#{node.index} {op_line(node.op)}")
+    return attrs
+
+
+def _var_attrs(node: VarNode, show_shapes: bool) -> dict[str, str]:
+    name = node.name if node.version == 0 else f"{node.name} (updated)"
+    lines = [name]
+    if show_shapes and node.var is not None:
+        lines.append(f"{node.var.dtype}{shape_text(node.var.shape)}")
+    attrs = {"label": _text(lines), "shape": "ellipse"}
+    attrs.update(style.VAR_STYLE[node.kind])
+    if node.version:
+        attrs["style"] = "filled,dashed"
+    if node.highlighted:
+        attrs.update(style.HIGHLIGHT_STYLE)
+    attrs["tooltip"] = _tooltip(var_line(node.var) if node.var is not None else node.name)
+    return attrs
+
+
+def _legend(model: GraphModel, highlighted: bool) -> str:
+    """An HTML-like table of the colours used, with a one-line summary of the block."""
+    var_kinds = {n.kind for n in model.vars}
+    op_kinds = {n.kind for n in model.ops}
+    cells = []
+    for kind in style.OP_KINDS:
+        if kind in op_kinds:
+            cells.append(_cell(style.OP_LEGEND[kind], style.OP_STYLE[kind]))
+    for kind in style.VAR_KINDS:
+        if kind in var_kinds:
+            cells.append(_cell(style.VAR_LEGEND[kind], style.VAR_STYLE[kind]))
+    if highlighted:
+        cells.append(_cell("highlighted", style.HIGHLIGHT_STYLE))
+    summary = f"block {model.block_idx}: {len(model.ops)} ops, {len(model.vars)} variable nodes"
+    if model.hidden_ops:
+        summary += f" ({model.hidden_ops} ops hidden)"
+    if any(n.version for n in model.vars):
+        summary += "; dashed &quot;name (updated)&quot;: the value after an in-place write"
+    return (
+        '<<table border="0" cellborder="1" cellspacing="3" cellpadding="3">'
+        f'<tr><td border="0" align="left" colspan="{max(len(cells), 1)}">{summary}</td></tr>'
+        f"<tr>{''.join(cells)}</tr></table>>"
+    )
+
+
+def _cell(text: str, colours: dict[str, str]) -> str:
+    return (
+        f'<td bgcolor="{colours["fillcolor"]}" color="{colours["color"]}">'
+        f'<font color="{colours["fontcolor"]}" point-size="9">{html.escape(text)}</font></td>'
+    )

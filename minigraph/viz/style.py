@@ -1,0 +1,152 @@
+"""What the drawing looks like: colours by role, and the few attributes worth a line in an
+op's box. Kept apart from graph building so the palette can change without touching logic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from minigraph.ir.operator import Operator, OpRole
+from minigraph.ir.variable import Parameter, Variable
+
+FONT = "Helvetica,Arial,sans-serif"
+
+# Variable roles, in legend order. "state" is persistable but not trained by gradients:
+# batch_norm's moving statistics, optimizer accumulators, learning rates.
+VAR_KINDS = ("data", "param", "state", "grad", "temp")
+VAR_LEGEND = {
+    "data": "feed data",
+    "param": "parameter",
+    "state": "persistable state",
+    "grad": "gradient",
+    "temp": "temporary",
+}
+VAR_STYLE: dict[str, dict[str, str]] = {
+    "data": {"fillcolor": "#c8e6c9", "color": "#2e7d32", "fontcolor": "#1b3d1f"},
+    "param": {"fillcolor": "#148b97", "color": "#0b5960", "fontcolor": "#ffffff"},
+    "state": {"fillcolor": "#c5cae9", "color": "#3949ab", "fontcolor": "#1a237e"},
+    "grad": {"fillcolor": "#f8d7da", "color": "#c2185b", "fontcolor": "#5a0c2a"},
+    "temp": {"fillcolor": "#f2f2f2", "color": "#9e9e9e", "fontcolor": "#333333"},
+}
+
+OP_KINDS = ("forward", "loss", "backward", "optimize")
+OP_LEGEND = {"forward": "forward op", "loss": "loss op", "backward": "backward op", "optimize": "optimizer op"}
+OP_STYLE: dict[str, dict[str, str]] = {
+    "forward": {"fillcolor": "#303a3a", "color": "#303a3a", "fontcolor": "#ffffff"},
+    "loss": {"fillcolor": "#b71c1c", "color": "#7f0000", "fontcolor": "#ffffff"},
+    "backward": {"fillcolor": "#6a3d9a", "color": "#4a2370", "fontcolor": "#ffffff"},
+    "optimize": {"fillcolor": "#1f5fa8", "color": "#0d3c73", "fontcolor": "#ffffff"},
+}
+EDGE_COLOR = {"forward": "#555555", "loss": "#555555", "backward": "#9c7bb8", "optimize": "#5b8fd1"}
+
+HIGHLIGHT_STYLE = {"fillcolor": "#ffa500", "color": "#e65100", "fontcolor": "#000000", "penwidth": "2.5"}
+HIGHLIGHT_EDGE = "#e65100"
+
+
+def op_kind(op: Operator) -> str:
+    """forward / loss / backward / optimize from Paddle's op_role bits (Optimize wins)."""
+    if op.role & OpRole.OPTIMIZE:
+        return "optimize"
+    if op.role & OpRole.BACKWARD:
+        return "backward"
+    if op.role & OpRole.LOSS:
+        return "loss"
+    return "forward"
+
+
+def var_kind(v: Variable | None, name: str, fed: bool = False) -> str:
+    """The role a reader cares about; `fed` marks an output of a `feed` op."""
+    if v is None:
+        return "grad" if "@GRAD" in name else "temp"
+    if v.is_data or fed:
+        return "data"
+    if isinstance(v, Parameter):
+        return "param" if v.trainable else "state"
+    if v.persistable:
+        return "state"
+    if "@GRAD" in name:
+        return "grad"
+    return "temp"
+
+
+def batch_norm_mode(attrs: dict[str, Any]) -> str:
+    """Which statistics a batch_norm normalises with (paddle_behaviour.md 1.4)."""
+    is_test = bool(attrs.get("is_test", False))
+    if bool(attrs.get("use_global_stats", False)):
+        return "global stats"
+    if is_test and not bool(attrs.get("trainable_statistics", False)):
+        return "test (running stats)"
+    return "train (batch stats)"
+
+
+# Attributes shown inside an op's box when present and not at their usual value; the full
+# attribute list is in the node's tooltip.
+_KEY_ATTRS: dict[str, tuple[str, ...]] = {
+    "conv2d": ("strides", "paddings", "dilations", "groups"),
+    "pool2d": ("pooling_type", "ksize", "strides", "paddings", "global_pooling"),
+    "dropout": ("dropout_prob", "is_test"),
+    "scale": ("scale", "bias"),
+    "mul": ("x_num_col_dims",),
+    "matmul": ("transpose_X", "transpose_Y", "alpha"),
+    "fill_constant": ("value",),
+    "cast": ("out_dtype",),
+    "softmax": ("axis",),
+    "log_softmax": ("axis",),
+    "leaky_relu": ("alpha",),
+    "concat": ("axis",),
+    "split": ("axis", "num", "sections"),
+    "reshape2": ("shape",),
+    "reshape": ("shape",),
+    "transpose2": ("axis",),
+    "transpose": ("axis",),
+    "flatten": ("axis",),
+    "flatten2": ("axis",),
+    "reduce_sum": ("dim", "keep_dim", "reduce_all"),
+    "reduce_mean": ("dim", "keep_dim", "reduce_all"),
+    "reduce_max": ("dim", "keep_dim", "reduce_all"),
+    "momentum": ("mu", "use_nesterov"),
+    "adam": ("beta1", "beta2", "epsilon"),
+    "accuracy": ("k",),
+    "top_k": ("k",),
+}
+# Values not worth a line (the usual defaults), compared as displayed text.
+_DULL = {
+    "groups": "1",
+    "dilations": "[1, 1]",
+    "x_num_col_dims": "1",
+    "transpose_X": "False",
+    "transpose_Y": "False",
+    "global_pooling": "False",
+    "keep_dim": "False",
+    "reduce_all": "False",
+    "use_nesterov": "False",
+    "bias": "0",
+    "is_test": "False",
+}
+_DULL_FOR = {("matmul", "alpha"): "1"}
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def key_attr_lines(op: Operator) -> list[str]:
+    """Short `name=value` lines for an op's box (batch_norm gets its mode)."""
+    base = op.type[: -len("_grad")] if op.type.endswith("_grad") else op.type
+    if base == "batch_norm":
+        return [batch_norm_mode(op.attrs)]
+    if base.startswith("elementwise_"):
+        axis = op.attrs.get("axis", -1)
+        return [] if axis == -1 else [f"axis={axis}"]
+    lines = []
+    for name in _KEY_ATTRS.get(base, ()):
+        if name not in op.attrs:
+            continue
+        text = _fmt(op.attrs[name])
+        if text == _DULL_FOR.get((base, name), _DULL.get(name)):
+            continue
+        lines.append(f"{name}={text}")
+    return lines
