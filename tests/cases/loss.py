@@ -63,7 +63,9 @@ CASES = [
     OpCase(
         "cross_entropy",
         {"X": probs, "Label": np.array([[0], [-100], [1], [2]], dtype=np.int64)},
-        ref=lambda i, a: {"Y": np.array([[-np.log(probs[0, 0])], [0.0], [-np.log(probs[2, 1])], [-np.log(probs[3, 2])]])},
+        ref=lambda i, a: {
+            "Y": np.array([[-np.log(probs[0, 0])], [0.0], [-np.log(probs[2, 1])], [-np.log(probs[3, 2])]])
+        },
         name="ignore_index",
     ),
     OpCase("softmax_with_cross_entropy", {"Logits": logits, "Label": hard}, ref=_swce_ref),

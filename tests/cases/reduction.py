@@ -23,7 +23,12 @@ def _ref(fn):
 
 CASES = [
     OpCase("mean", {"X": x234}, ref=lambda i, a: {"Out": np.asarray(i["X"].mean())}),
-    OpCase("mean", {"X": np.array([[1.5, -2.0]], dtype=np.float32)}, ref=lambda i, a: {"Out": np.float32(-0.25)}, name="f32"),
+    OpCase(
+        "mean",
+        {"X": np.array([[1.5, -2.0]], dtype=np.float32)},
+        ref=lambda i, a: {"Out": np.float32(-0.25)},
+        name="f32",
+    ),
 ]
 
 for op, fn, x in [("reduce_sum", np.sum, x234), ("reduce_mean", np.mean, x234), ("reduce_max", np.max, distinct)]:

@@ -47,9 +47,7 @@ CASES = [
         ref=lambda i, a: {"Out": i["X"].transpose(2, 0, 1)},
         outputs=OUT,
     ),
-    OpCase(
-        "transpose2", {"X": x23}, {"axis": [1, 0]}, ref=lambda i, a: {"Out": i["X"].T}, outputs=OUT, name="matrix"
-    ),
+    OpCase("transpose2", {"X": x23}, {"axis": [1, 0]}, ref=lambda i, a: {"Out": i["X"].T}, outputs=OUT, name="matrix"),
     OpCase("flatten2", {"X": x234}, ref=lambda i, a: {"Out": i["X"].reshape(2, 12)}, outputs=OUT),
     OpCase(
         "flatten2", {"X": x234}, {"axis": 2}, ref=lambda i, a: {"Out": i["X"].reshape(6, 4)}, outputs=OUT, name="axis2"
