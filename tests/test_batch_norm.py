@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import minigraph as mg
+from minigraph.initializer import Constant
 
 X0 = (((np.arange(24) * 7) % 11 - 5) / 4).reshape(2, 3, 2, 2).astype("float32")
 W0 = (((np.arange(24) * 5) % 9 - 4) / 8).reshape(2, 3, 2, 2).astype("float32")
@@ -320,3 +321,30 @@ def test_float64_end_to_end():
     r = BN(X0.astype("float64"), W0.astype("float64")).run()
     assert r["y"].dtype == np.float64 and r["mean_out"].dtype == np.float64
     np.testing.assert_allclose(r["dx"].ravel(), BATCH_DX, rtol=1e-6, atol=1e-7)
+
+
+def _chained_net(in_place):
+    """h is read before a batch_norm overwrites it, then overwritten twice more."""
+    main, startup = mg.Program(), mg.Program()
+    with mg.program_guard(main, startup):
+        xv = mg.data("x", [2, 3, 2, 2])
+        xv.stop_gradient = False
+        w = mg.data("w", [2, 3, 2, 2])
+        h = mg.layers.scale(xv, 2.0, bias=0.5)
+        before = mg.layers.elementwise_mul(h, w)  # reads h before the overwrite
+        y1 = mg.layers.batch_norm(h, in_place=in_place)
+        y2 = mg.layers.batch_norm(y1, in_place=in_place, param_attr=mg.ParamAttr(initializer=Constant(1.5)))
+        loss = mg.layers.elementwise_add(
+            mg.layers.mean(mg.layers.elementwise_mul(mg.layers.elementwise_mul(y2, y1), w)), mg.layers.mean(before)
+        )
+        grads = [g.name for _, g in mg.append_backward(loss)]
+    exe, scope = mg.Executor(), mg.Scope()
+    exe.run(startup, scope=scope)
+    return exe.run(main, feed={"x": X0, "w": W0}, fetch_list=[loss.name, "x@GRAD", *grads], scope=scope)
+
+
+def test_in_place_chain_with_an_earlier_reader():
+    got, want = _chained_net(True), _chained_net(False)
+    assert len(got) == 6
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)

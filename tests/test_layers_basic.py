@@ -280,8 +280,10 @@ def test_label_errors_at_build_time(progs):
     logits = mg.data("logits", [None, 5])
     with pytest.raises(GraphBuildError, match=r"op softmax_with_cross_entropy\(.*does not fit"):
         L.softmax_with_cross_entropy(logits, mg.data("l2", [None, 2], dtype="int64"))
-    with pytest.raises(OpTypeError, match="integer class indices"):
+    with pytest.raises(OpTypeError, match="softmax_with_cross_entropy: Label 'lf' must hold integer class indices"):
         L.softmax_with_cross_entropy(logits, mg.data("lf", [None, 1]))
+    with pytest.raises(OpTypeError, match="relu: X 'li' must be a float tensor"):
+        L.relu(mg.data("li", [2], dtype="int64"))
     with pytest.raises(GraphBuildError, match=r"op accuracy\(.*k=6"):
         L.accuracy(logits, mg.data("l3", [None, 1], dtype="int64"), k=6)
 

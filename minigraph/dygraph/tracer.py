@@ -24,6 +24,7 @@ from minigraph.ops.registry import check_attrs, get_op
 
 _current: contextvars.ContextVar[Tracer | None] = contextvars.ContextVar("tracer", default=None)
 _entry_ids = itertools.count()
+_tracer_ids = itertools.count(start=1_000_000_000)
 
 
 def current_tracer() -> Tracer | None:
@@ -97,6 +98,7 @@ class Tracer:
         self.grad_enabled = True
         self.random_seed = seed
         self._op_count = 0
+        self._uid = next(_tracer_ids)  # keys per-"program" optimizer state, like Program._uid
 
     # Program-shaped API used by LayerHelper -----------------------------------------------
     def current_block(self) -> EagerBlock:

@@ -53,6 +53,17 @@ class EagerVariable:
         return False
 
     @property
+    def block(self) -> Any:
+        """The eager block of the active tracer (so code written against static Variables,
+        such as regularizers and gradient clips, runs eagerly too)."""
+        from minigraph.dygraph.tracer import current_tracer
+
+        tracer = current_tracer()
+        if tracer is None:
+            raise RuntimeError(f"eager variable {self.name!r} used outside minigraph.dygraph.guard()")
+        return tracer.block
+
+    @property
     def is_leaf(self) -> bool:
         return self.version not in self._producers
 

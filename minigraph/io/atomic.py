@@ -37,7 +37,7 @@ _FILE_MODE = 0o666 & ~_current_umask()
 def write_files(dirname: str, writers: list[tuple[str, Writer]]) -> None:
     """Write each `(file name, writer)` into `dirname` all-or-nothing (see module docstring).
 
-    `writer(f)` receives a binary file object opened for writing. Names are plain file names
+    `writer(f)` receives a binary file object opened for writing (and reading back). Names are plain file names
     inside `dirname` (created if missing); they are renamed into place in list order.
     """
     os.makedirs(dirname, exist_ok=True)
@@ -48,7 +48,7 @@ def write_files(dirname: str, writers: list[tuple[str, Writer]]) -> None:
                 raise ValueError(f"expected a plain file name inside {dirname!r}, got {name!r}")
             fd, tmp = tempfile.mkstemp(dir=dirname, prefix=f".{name}.", suffix=_TMP_SUFFIX)
             temps.append((tmp, os.path.join(dirname, name)))
-            with os.fdopen(fd, "wb") as f:
+            with os.fdopen(fd, "w+b") as f:  # readable too: writers may checksum what they wrote
                 writer(f)
                 f.flush()
                 os.fsync(f.fileno())

@@ -4,7 +4,7 @@ and nn.Dropout share with them."""
 from __future__ import annotations
 
 import math
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any
 
 from minigraph.errors import GraphBuildError
@@ -244,7 +244,7 @@ def dropout_attrs(
     """The dropout op attrs. A given seed sets fix_seed (the same mask on every run); with
     seed=None the executor derives one from Program.random_seed when that is set, else the
     mask is fresh each run."""
-    if isinstance(dropout_prob, bool) or not isinstance(dropout_prob, (int, float)) or not 0 <= dropout_prob <= 1:
+    if isinstance(dropout_prob, bool) or not isinstance(dropout_prob, Real) or not 0 <= dropout_prob <= 1:
         raise GraphBuildError(f"{where}: dropout_prob must be a number in [0, 1], got {dropout_prob!r}")
     if dropout_implementation not in DROPOUT_IMPLEMENTATIONS:
         raise GraphBuildError(

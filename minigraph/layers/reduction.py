@@ -22,8 +22,8 @@ def _reduce(op: str, input: Variable, dim: Any, keep_dim: bool, name: str | None
     helper = LayerHelper(op, name)
     out = helper.create_tmp(input.dtype)
     dims = [] if dim is None else ([int(dim)] if isinstance(dim, int) else [int(d) for d in dim])
-    # No dims (or all of them) reduces everything: a 0-D result unless keep_dim.
-    reduce_all = not dims or len(dims) == len(input.shape)
+    # No dims reduces everything (so does a list naming every axis): 0-D unless keep_dim.
+    reduce_all = not dims
     helper.append_op(
         op, {"X": input}, {"Out": out}, {"dim": dims, "keep_dim": bool(keep_dim), "reduce_all": reduce_all}
     )

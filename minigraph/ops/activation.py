@@ -17,17 +17,17 @@ from minigraph.ops.common import NO_SECOND_ORDER, norm_axis, require_float, same
 from minigraph.ops.registry import OpDef, register
 
 
-def _float_same_as_x(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
-    require_float(ins["X"], "X")
-    return same_as("X")(ins, attrs)
+def _forward_infer(op: str, along_axis: bool) -> Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]:
+    """Out is shaped like X, which must be float; softmax-like ops also check `axis`."""
 
+    def infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+        x = ins["X"]
+        require_float(x, f"{op}: X")  # OpTypeError is not prefixed by the block, so name the op here
+        if along_axis and x.shape:
+            norm_axis(attrs["axis"], len(x.shape), "axis")
+        return same_as("X")(ins, attrs)
 
-def _axis_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
-    x = ins["X"]
-    require_float(x, "X")
-    if x.shape:
-        norm_axis(attrs["axis"], len(x.shape), "axis")
-    return same_as("X")(ins, attrs)
+    return infer
 
 
 def _grad_infer(src: str) -> Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]:
@@ -46,7 +46,7 @@ def _register_unary(
     backward: Callable[[dict[str, Any], np.ndarray, np.ndarray], np.ndarray],
     uses: str,
     attrs: dict[str, Any] | None = None,
-    infer: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] = _float_same_as_x,
+    along_axis: bool = False,
 ) -> None:
     """Register `name` (X -> Out) and `name_grad` (`uses`, Out@GRAD -> X@GRAD), where
     `uses` is "X" or "Out": the forward value the derivative is computed from."""
@@ -62,6 +62,7 @@ def _register_unary(
         src = g.input("X") if uses == "X" else g.output("Out")
         g.emit(f"{name}_grad", attrs=g.attrs, **{uses: src, "Out@GRAD": g.out_grad("Out"), "X@GRAD": g.in_grad("X")})
 
+    infer = _forward_infer(name, along_axis)
     register(OpDef(name, ("X",), ("Out",), kernel, infer, attrs=dict(attrs), grad=grad))
     register(
         OpDef(
@@ -148,8 +149,8 @@ def _log_softmax_grad(a: dict[str, Any], out: np.ndarray, d: np.ndarray) -> np.n
     return d - np.exp(out) * d.sum(axis=_axis_of(a, out), keepdims=True)
 
 
-_register_unary("softmax", _softmax, _softmax_grad, "Out", attrs={"axis": -1}, infer=_axis_infer)
-_register_unary("log_softmax", _log_softmax, _log_softmax_grad, "Out", attrs={"axis": -1}, infer=_axis_infer)
+_register_unary("softmax", _softmax, _softmax_grad, "Out", attrs={"axis": -1}, along_axis=True)
+_register_unary("log_softmax", _log_softmax, _log_softmax_grad, "Out", attrs={"axis": -1}, along_axis=True)
 
 ACTIVATIONS = (
     "relu",

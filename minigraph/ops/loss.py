@@ -20,14 +20,15 @@ from minigraph.ops.registry import OpDef, register
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8")
 
 
-def _check_label(x: Any, label: Any, axis: int, soft: bool) -> None:
-    """Build-time check of Label's dtype and shape against the input `x` (class axis `axis`)."""
+def _check_label(op: str, x: Any, label: Any, axis: int, soft: bool) -> None:
+    """Build-time check of Label's dtype and shape against the input `x` (class axis `axis`).
+    OpTypeError messages name the op themselves: the block prefixes only GraphBuildError."""
     if soft:
         if label.dtype not in FLOAT_DTYPES:
-            raise OpTypeError(f"soft_label=True needs a float Label, got {label.name!r} of dtype {label.dtype}")
+            raise OpTypeError(f"{op}: soft_label=True needs a float Label, got {label.name!r} of dtype {label.dtype}")
     elif label.dtype not in INT_DTYPES:
         raise OpTypeError(
-            f"Label {label.name!r} must hold integer class indices (int64), got {label.dtype}; "
+            f"{op}: Label {label.name!r} must hold integer class indices (int64), got {label.dtype}; "
             "pass soft_label=True for probability labels"
         )
     if len(label.shape) != len(x.shape):
@@ -67,10 +68,10 @@ CE_ATTRS: dict[str, Any] = {"soft_label": False, "ignore_index": -100}
 
 def _ce_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
     x, label = ins["X"], ins["Label"]
-    require_float(x, "X")
+    require_float(x, "cross_entropy: X")
     if not x.shape:
         raise GraphBuildError("X must have a class axis (rank >= 1)")
-    _check_label(x, label, len(x.shape) - 1, attrs["soft_label"])
+    _check_label("cross_entropy", x, label, len(x.shape) - 1, attrs["soft_label"])
     return {"Y": ((*x.shape[:-1], 1), x.dtype)}
 
 
@@ -129,11 +130,11 @@ SWCE_ATTRS: dict[str, Any] = {"soft_label": False, "ignore_index": -100, "numeri
 
 def _swce_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
     logits, label = ins["Logits"], ins["Label"]
-    require_float(logits, "Logits")
+    require_float(logits, "softmax_with_cross_entropy: Logits")
     if not logits.shape:
         raise GraphBuildError("Logits must have a class axis (rank >= 1)")
     axis = norm_axis(attrs["axis"], len(logits.shape), "axis")
-    _check_label(logits, label, axis, attrs["soft_label"])
+    _check_label("softmax_with_cross_entropy", logits, label, axis, attrs["soft_label"])
     loss_shape = tuple(1 if i == axis else d for i, d in enumerate(logits.shape))
     return {"Softmax": (logits.shape, logits.dtype), "Loss": (loss_shape, logits.dtype)}
 
@@ -217,7 +218,7 @@ def _acc_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
     x, label = ins["X"], ins["Label"]
     if not x.shape:
         raise GraphBuildError("X must be scores with a class axis (rank >= 1)")
-    _check_label(x, label, len(x.shape) - 1, soft=False)
+    _check_label("accuracy", x, label, len(x.shape) - 1, soft=False)
     classes, k = x.shape[-1], attrs["k"]
     if k < 1 or (classes >= 0 and k > classes):
         raise GraphBuildError(f"k={k} must be in [1, {classes}] (the number of classes)")

@@ -26,6 +26,7 @@ from typing import Any
 
 from minigraph.backward import append_backward
 from minigraph.clip import ClipGradBase
+from minigraph.dygraph.variable import EagerVariable
 from minigraph.initializer import Constant
 from minigraph.ir.framework import default_startup_program
 from minigraph.ir.operator import Operator, OpRole
@@ -60,8 +61,13 @@ def _check_number(value: Any, what: str) -> float:
 def create_persistable(
     main: Program, startup: Program, name: str, shape: Sequence[int], dtype: str, value: float
 ) -> Variable:
-    """A persistable variable of `main`, filled with `value` by a fill_constant in `startup`."""
+    """A persistable variable of `main`, filled with `value` by a fill_constant in `startup`
+    (in eager mode `main` is the tracer, and the variable is filled at once)."""
     v = main.global_block().create_var(name, tuple(shape), dtype, persistable=True, stop_gradient=True)
+    if not isinstance(main, Program):
+        attrs = {"shape": list(shape), "dtype": dtype, "value": float(value)}
+        main.global_block().append_op("fill_constant", {}, {"Out": v}, attrs)
+        return v
     sblock = startup.global_block()
     sv = sblock.create_var(name, tuple(shape), dtype, persistable=True, stop_gradient=True)
     Constant(value)(sv, sblock)
@@ -117,9 +123,27 @@ class Optimizer:
             opt = minigraph.optimizer.SGD(learning_rate=0.01)
             opt.minimize(loss)   # inside program_guard(main, startup)
         """
+        if isinstance(loss, EagerVariable):
+            return [], self._eager_step(parameter_list)
         params_grads = self.backward(loss, startup_program, parameter_list, no_grad_set)
         optimize_ops = self.apply_gradients(params_grads, startup_program)
         return optimize_ops, params_grads
+
+    def _eager_step(self, parameter_list: Iterable[Any] | None) -> ParamsGrads:
+        """Dygraph: update every parameter from the gradient `loss.backward()` left on it,
+        running the same clip/regularization/update ops at once (nothing is recorded)."""
+        from minigraph.dygraph import no_grad
+
+        params = parameter_list if parameter_list is not None else self._parameter_list
+        if params is None:
+            raise ValueError(f"{type(self).__name__}: in dygraph mode pass parameter_list=layer.parameters()")
+        pairs = []
+        for p in params:
+            if getattr(p, "_grad", None) is not None and getattr(p, "trainable", True):
+                pairs.append((p, EagerVariable(f"{p.name}@GRAD", p._grad)))
+        with no_grad():
+            self.apply_gradients(pairs)  # type: ignore[arg-type]
+        return pairs  # type: ignore[return-value]
 
     def backward(
         self,
