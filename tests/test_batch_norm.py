@@ -335,7 +335,7 @@ def _chained_net(in_place):
         y1 = mg.layers.batch_norm(h, in_place=in_place)
         y2 = mg.layers.batch_norm(y1, in_place=in_place, param_attr=mg.ParamAttr(initializer=Constant(1.5)))
         loss = mg.layers.elementwise_add(
-            mg.layers.mean(mg.layers.elementwise_mul(mg.layers.elementwise_mul(y2, y1), w)), mg.layers.mean(before)
+            mg.layers.mean(mg.layers.elementwise_mul(mg.layers.elementwise_mul(y2, y2), w)), mg.layers.mean(before)
         )
         grads = [g.name for _, g in mg.append_backward(loss)]
     exe, scope = mg.Executor(), mg.Scope()

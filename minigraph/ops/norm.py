@@ -161,6 +161,14 @@ def _kernel(
     dt = x.dtype
     eps = dt.type(attrs["epsilon"])
     axes, bshape = _layout(x, attrs)
+    channels = max(bshape)
+    if any(p.shape != (channels,) for p in (scale, bias, mean, var)):
+        # only reachable when X's channel dimension was unknown at build time
+        raise ValueError(
+            f"input X of shape {shape_text(x.shape)} has {channels} channels under "
+            f"data_layout={attrs['data_layout']!r}, but Scale/Bias/Mean/Variance have shapes "
+            f"{[shape_text(p.shape) for p in (scale, bias, mean, var)]}"
+        )
     if uses_batch_stats(attrs):
         m = math.prod(x.shape[i] for i in axes)
         if m < 2:

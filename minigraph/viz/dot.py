@@ -13,7 +13,7 @@ from minigraph.ir.text import op_line, var_line
 from minigraph.ir.variable import shape_text
 from minigraph.viz import style
 from minigraph.viz.errors import VizError
-from minigraph.viz.graph import GraphModel, OpNode, VarNode, build_model, common_scope, sanitize
+from minigraph.viz.graph import GraphModel, OpNode, VarNode, build_model, sanitize
 
 
 def to_dot(
@@ -94,7 +94,7 @@ def to_dot(
     for node in model.nodes:
         scope: tuple[str, ...] = ()
         if group_by_namescope:
-            scope = node.scope if isinstance(node, OpNode) else common_scope(node.scopes)
+            scope = node.scope
         for depth in range(1, len(scope) + 1):
             path = scope[:depth]
             if path not in members:

@@ -37,6 +37,18 @@ class VarNode:
     kind: str
     highlighted: bool
     scopes: list[tuple[str, ...]] = field(default_factory=list)  # namescopes of the ops touching it
+    forward_scopes: list[tuple[str, ...]] = field(default_factory=list)  # ... of the forward ops only
+
+    @property
+    def scope(self) -> tuple[str, ...]:
+        """Where to cluster it: the layer that uses it (forward ops win over the backward and
+        optimizer ops, which usually sit outside any name_scope)."""
+        return common_scope(self.forward_scopes or self.scopes)
+
+    def touched_by(self, scope: tuple[str, ...], op_kind: str) -> None:
+        self.scopes.append(scope)
+        if op_kind in ("forward", "loss"):
+            self.forward_scopes.append(scope)
 
 
 @dataclass
@@ -138,7 +150,7 @@ def build_model(
                 if not var_visible(name):
                     continue
                 src = current.get(name) or new_value(name)
-                src.scopes.append(scope)
+                src.touched_by(scope, kind)
                 label = slot if len(names) == 1 else f"{slot}[{j}]"
                 edges.append(Edge(src.id, opnode.id, label, kind, src.highlighted or opnode.highlighted))
         nodes.append(opnode)
@@ -149,7 +161,7 @@ def build_model(
                     continue
                 dst = written.get(name) or new_value(name)
                 written[name] = dst
-                dst.scopes.append(scope)
+                dst.touched_by(scope, kind)
                 label = slot if len(names) == 1 else f"{slot}[{j}]"
                 edges.append(Edge(opnode.id, dst.id, label, kind, dst.highlighted or opnode.highlighted))
 

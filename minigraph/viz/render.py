@@ -97,7 +97,9 @@ def _run_dot(exe: str, dot_path: str, fmt: str, out_path: str | None, timeout: f
             dot_path,
         ) from None
     except OSError as e:
-        raise RenderError(f"could not run Graphviz `dot` ({exe}): {e}; the DOT text is in {dot_path}", dot_path) from None
+        raise RenderError(
+            f"could not run Graphviz `dot` ({exe}): {e}; the DOT text is in {dot_path}", dot_path
+        ) from None
     if done.returncode != 0:
         detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise RenderError(

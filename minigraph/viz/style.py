@@ -112,6 +112,8 @@ _KEY_ATTRS: dict[str, tuple[str, ...]] = {
 _DULL = {
     "groups": "1",
     "dilations": "[1, 1]",
+    "strides": "[1, 1]",
+    "paddings": "[0, 0]",
     "x_num_col_dims": "1",
     "transpose_X": "False",
     "transpose_Y": "False",

@@ -1,0 +1,145 @@
+"""save_persistables / load_persistables: a checkpoint of every persistable variable.
+
+A checkpoint directory holds `persistables.npz` (the arrays, written with np.savez) and
+`persistables.json` (format version, then the tensor manifest: names, keys, dtypes, shapes,
+the archive's sha256 and the persistables that had no value when saving). With
+`filename="ckpt.npz"` the pair is `ckpt.npz` / `ckpt.json`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from minigraph.errors import ModelFormatError
+from minigraph.executor.scope import Scope, global_scope
+from minigraph.io.atomic import write_files
+from minigraph.io.files import dump_json, read_json
+from minigraph.io.tensors import TensorSetWriter, load_tensors, parse_manifest
+from minigraph.ir.framework import default_main_program
+from minigraph.ir.program import Program
+from minigraph.ir.variable import Variable, shape_text
+
+FORMAT = "minigraph.persistables"
+FORMAT_VERSION = 1
+DEFAULT_FILENAME = "persistables.npz"
+
+
+def persistable_vars(program: Program) -> list[Variable]:
+    """The program's persistable variables, each name once, in declaration order."""
+    seen: dict[str, Variable] = {}
+    for v in program.list_vars():
+        if v.persistable and v.name not in seen:
+            seen[v.name] = v
+    return list(seen.values())
+
+
+def scope_values(scope: Scope, variables: list[Variable]) -> tuple[dict[str, np.ndarray], list[str]]:
+    """(name -> value of each variable that has one, names of those without), checking that
+    every value agrees with its declaration (a checkpoint that could not be loaded back is
+    refused when saving, not discovered when loading)."""
+    values: dict[str, np.ndarray] = {}
+    uninitialized: list[str] = []
+    for v in variables:
+        sv = scope.find_var(v.name)
+        if sv is None or not sv.is_initialized():
+            uninitialized.append(v.name)
+            continue
+        arr = np.asarray(sv.get_tensor())
+        ok_shape = arr.ndim == len(v.shape) and all(d < 0 or d == s for d, s in zip(v.shape, arr.shape))
+        if arr.dtype.name != v.dtype or not ok_shape:
+            raise ValueError(
+                f"cannot save {v.name!r}: the scope holds {arr.dtype.name}{shape_text(arr.shape)} but the "
+                f"program declares {v.dtype}{shape_text(v.shape)}"
+            )
+        values[v.name] = arr
+    return values, uninitialized
+
+
+def file_names(filename: str | None) -> tuple[str, str]:
+    """(archive name, manifest name) for a user's `filename`."""
+    name = DEFAULT_FILENAME if filename is None else filename
+    if not isinstance(name, str) or not name or os.path.basename(name) != name:
+        raise ValueError(f"filename must be a plain file name inside dirname, got {filename!r}")
+    stem = name[: -len(".npz")] if name.endswith(".npz") else name
+    return name, f"{stem}.json"
+
+
+def save_persistables(
+    executor: Any,
+    dirname: str,
+    main_program: Program | None = None,
+    filename: str | None = None,
+    scope: Scope | None = None,
+) -> None:
+    """Save the value of every persistable variable of `main_program` (default: the default
+    main program) found in `scope` (default: the global scope): parameters, batch_norm
+    statistics, optimizer accumulators, learning rates.
+
+    Writes `dirname/persistables.npz` and `dirname/persistables.json` (or `<filename>` and
+    its `.json` manifest) atomically: an interrupted save leaves the previous checkpoint intact.
+    `executor` is accepted for Paddle compatibility; values come from the scope.
+
+        mg.io.save_persistables(exe, "ckpt", main_program=main)
+    """
+    program = default_main_program() if main_program is None else main_program
+    if not isinstance(program, Program):
+        raise TypeError(f"main_program must be a Program, got {type(program).__name__}")
+    scope = global_scope() if scope is None else scope
+    archive, manifest_name = file_names(filename)
+    variables = persistable_vars(program)
+    values, uninitialized = scope_values(scope, variables)
+    if variables and not values:
+        raise ValueError(
+            f"none of the program's {len(variables)} persistable variables has a value in the scope; "
+            f"run the startup program (or load a checkpoint) before saving"
+        )
+    tensors = TensorSetWriter(archive, values, uninitialized)
+
+    def write_manifest(f: Any) -> None:
+        dump_json({"format": FORMAT, "version": FORMAT_VERSION, **tensors.manifest()}, f)
+
+    write_files(dirname, [(archive, tensors.write), (manifest_name, write_manifest)])
+
+
+def load_persistables(
+    executor: Any,
+    dirname: str,
+    main_program: Program | None = None,
+    filename: str | None = None,
+    scope: Scope | None = None,
+) -> None:
+    """Load a checkpoint written by `save_persistables` into `scope` (default: the global scope).
+
+    Every persistable variable of `main_program` must be in the checkpoint with its declared
+    dtype and shape (tensors the program does not declare are ignored, so a training
+    checkpoint loads into its test program). Everything is checked before the first value is
+    written: on any error the scope is unchanged.
+
+        mg.io.load_persistables(exe, "ckpt", main_program=test_program)
+    """
+    program = default_main_program() if main_program is None else main_program
+    if not isinstance(program, Program):
+        raise TypeError(f"main_program must be a Program, got {type(program).__name__}")
+    scope = global_scope() if scope is None else scope
+    archive, manifest_name = file_names(filename)
+    manifest_path = os.path.join(dirname, manifest_name)
+    doc = read_json(manifest_path, "checkpoint manifest")
+    check_header(doc, manifest_path, FORMAT, FORMAT_VERSION)
+    manifest = parse_manifest(doc, manifest_path)
+    arrays = load_tensors(os.path.join(dirname, archive), manifest, persistable_vars(program), manifest_path)
+    for name, arr in arrays.items():
+        scope._set_value(name, arr)
+
+
+def check_header(doc: Any, path: str, fmt: str, version: int) -> None:
+    """Refuse a JSON document of another kind or of a format version this code does not know."""
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise ModelFormatError(f"{path}: not a {fmt} file (format {found!r})")
+    if doc.get("version") != version:
+        raise ModelFormatError(
+            f"{path}: unsupported {fmt} format version {doc.get('version')!r} (this minigraph reads version {version})"
+        )
