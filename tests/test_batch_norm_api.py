@@ -368,3 +368,40 @@ def test_op_level_errors():
         stats["Mean"] = half
         with pytest.raises(mg.errors.OpTypeError, match="input Mean 'half' is float64 but X 'x' is float32"):
             wire()
+
+
+def test_channel_count_checked_at_run_time_when_unknown_at_build_time():
+    main, startup = _programs()
+    with mg.program_guard(main, startup):
+        x = mg.data("x", [None, None])
+        block = main.global_block()
+        stats = {s: block.create_var(s.lower(), [3], persistable=True) for s in ("Scale", "Bias", "Mean", "Variance")}
+        outs = {"Y": "y", "MeanOut": "mean", "VarianceOut": "variance", "SavedMean": "sm", "SavedVariance": "sv"}
+        block.append_op("batch_norm", {"X": x, **stats}, outs)
+    scope = mg.Scope()
+    for name, value in (("scale", 1.0), ("bias", 0.0), ("mean", 0.0), ("variance", 1.0)):
+        scope.var(name).set(np.full(3, value, "float32"))
+    with pytest.raises(mg.ExecutionError, match=r"(?s)batch_norm.*has 4 channels under data_layout='NCHW'"):
+        mg.Executor().run(main, feed={"x": np.ones((2, 4), "float32")}, scope=scope)
+
+
+# --- eager mode ---------------------------------------------------------------------------------------
+
+
+def test_eager_batchnorm_follows_train_and_eval():
+    rng = np.random.default_rng(0)
+    x_np = rng.random((3, 10, 3, 7)).astype("float32")
+    with mg.dygraph.guard():
+        x = mg.dygraph.to_variable(x_np)
+        bn = mg.nn.BatchNorm(10)
+        y = bn(x)  # the seed's example
+        assert tuple(y.shape) == (3, 10, 3, 7)
+        mu = x_np.mean(axis=(0, 2, 3))
+        np.testing.assert_allclose(bn.moving_mean.numpy(), 0.1 * mu, rtol=1e-5)
+        bn.eval()
+        assert bn._op_is_test()
+        before = bn.moving_mean.numpy().copy()
+        y_eval = bn(x).numpy()
+        np.testing.assert_array_equal(bn.moving_mean.numpy(), before)  # eval: running statistics, no update
+        mean, var = before.reshape(1, 10, 1, 1), bn.moving_variance.numpy().reshape(1, 10, 1, 1)
+        np.testing.assert_allclose(y_eval, (x_np - mean) / np.sqrt(var + 1e-5), rtol=1e-5, atol=1e-5)

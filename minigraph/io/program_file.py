@@ -14,7 +14,7 @@ from minigraph.ir.serialize import program_from_dict
 def save_program(program: Program, path: str) -> None:
     """Write `program` to `path` as JSON (with a format marker and version), atomically.
 
-        mg.io.save_program(main, "train_program.json")
+    mg.io.save_program(main, "train_program.json")
     """
     if not isinstance(program, Program):
         raise TypeError(f"save_program expects a Program, got {type(program).__name__}")

@@ -157,9 +157,8 @@ def load_tensors(
             arr = read_member(path, archive, entry.key, v.name)
             got = f"{arr.dtype.name}{shape_text(arr.shape)}"
             if arr.dtype.name != entry.dtype or tuple(arr.shape) != entry.shape:
-                raise ModelFormatError(
-                    f"{path}: tensor {v.name!r} is {got} but {manifest_path} says {entry.dtype}{shape_text(entry.shape)}"
-                )
+                listed = f"{entry.dtype}{shape_text(entry.shape)}"
+                raise ModelFormatError(f"{path}: tensor {v.name!r} is {got} but {manifest_path} says {listed}")
             if arr.dtype.name != v.dtype or not _shape_matches(tuple(v.shape), tuple(arr.shape)):
                 raise ModelFormatError(
                     f"{path}: tensor {v.name!r} is {got} but the program declares {v.dtype}{shape_text(v.shape)}"

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from minigraph.errors import GraphBuildError
+from minigraph.errors import GraphBuildError, OpTypeError
 from minigraph.ir.framework import current_name_scope
 from minigraph.ir.operator import Operator, OpRole
 from minigraph.ir.variable import Parameter, Variable, shape_text
@@ -187,8 +187,11 @@ class Block:
             ins[slot.name] = vs if slot.variadic else (vs[0] if vs else None)
         try:
             metas = opdef.infer(ins, attrs)
-        except GraphBuildError as e:
-            raise GraphBuildError(f"op {opdef.type}({_describe(ins)}): {e}") from None
+        except (GraphBuildError, OpTypeError) as e:
+            msg = str(e)
+            if msg.startswith(f"op {opdef.type}"):  # the op already named itself
+                raise
+            raise type(e)(f"op {opdef.type}({_describe(ins)}): {msg}") from None
         for slot in opdef.out_slots:
             names = out_names.get(slot.name)
             if not names or slot.name not in metas:

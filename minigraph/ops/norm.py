@@ -143,7 +143,7 @@ def _infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
     m = values_per_channel(x.shape, axis)
     if uses_batch_stats(attrs) and 0 <= m < 2:
         raise GraphBuildError(_degenerate_message(x.shape, m))
-    stat = ((channels,), x.dtype)
+    stat = ((channels if channels >= 0 else ins["Scale"].shape[0],), x.dtype)
     return {"Y": (x.shape, x.dtype), "MeanOut": stat, "VarianceOut": stat, "SavedMean": stat, "SavedVariance": stat}
 
 
@@ -161,13 +161,13 @@ def _kernel(
     dt = x.dtype
     eps = dt.type(attrs["epsilon"])
     axes, bshape = _layout(x, attrs)
-    channels = max(bshape)
+    channels = x.shape[channel_axis(x.ndim, attrs["data_layout"])]
     if any(p.shape != (channels,) for p in (scale, bias, mean, var)):
         # only reachable when X's channel dimension was unknown at build time
         raise ValueError(
             f"input X of shape {shape_text(x.shape)} has {channels} channels under "
             f"data_layout={attrs['data_layout']!r}, but Scale/Bias/Mean/Variance have shapes "
-            f"{[shape_text(p.shape) for p in (scale, bias, mean, var)]}"
+            f"{', '.join(shape_text(p.shape) for p in (scale, bias, mean, var))}"
         )
     if uses_batch_stats(attrs):
         m = math.prod(x.shape[i] for i in axes)

@@ -1,0 +1,152 @@
+"""save_inference_model / load_inference_model: a pruned, test-mode program plus its weights.
+
+A model directory holds two files:
+* `model.json`: format version, the program (`Program.to_dict()`), the feed and fetch
+  variable names, and the manifest of the weights (names, dtypes, shapes, sha256);
+* `params.npz`: the values of the persistables the program uses, written with np.savez.
+
+Both are written to temporaries first and renamed into place afterwards (params.npz, then
+model.json), so an interrupted save leaves the previous model intact.
+
+The exported program is built as Paddle builds it: clone with for_test=True (drops
+backward and optimizer ops, sets `is_test=True` on every op that has it), then prune to the
+ops that compute the targets from the feeds (`minigraph.ir.prune`), keeping only the
+variables those ops use. Further inference passes (e.g. folding batch_norm into the
+preceding conv/fc) belong between the prune and the save, in `_inference_program`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from minigraph.errors import ModelFormatError, UninitializedVariableError
+from minigraph.executor.scope import Scope, global_scope
+from minigraph.io.atomic import write_files
+from minigraph.io.files import dump_json, read_json
+from minigraph.io.persistables import check_header, persistable_vars, scope_values
+from minigraph.io.tensors import TensorSetWriter, load_tensors, parse_manifest
+from minigraph.ir.framework import default_main_program
+from minigraph.ir.program import Program
+from minigraph.ir.prune import prune
+from minigraph.ir.serialize import program_from_dict
+from minigraph.ir.variable import Variable
+
+FORMAT = "minigraph.inference_model"
+FORMAT_VERSION = 1
+MODEL_FILE = "model.json"
+PARAMS_FILE = "params.npz"
+
+
+def _names(items: Any, what: str, program: Program) -> list[str]:
+    """Variable names from names or Variables (one item or a list); Variables must belong to
+    `program` (a Variable of another program is a classic source of confusing failures)."""
+    if isinstance(items, (str, Variable)):
+        items = [items]
+    if not isinstance(items, (list, tuple)) or not items:
+        raise TypeError(f"{what} must be a non-empty list of variable names or Variables, got {items!r}")
+    names = []
+    for item in items:
+        if isinstance(item, Variable):
+            if item.block.program is not program:
+                raise ValueError(f"{what}: Variable {item.name!r} belongs to another program than main_program")
+            names.append(item.name)
+        elif isinstance(item, str):
+            names.append(item)
+        else:
+            raise TypeError(f"{what} items must be variable names or Variables, got {type(item).__name__}")
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"{what}: {dupes} listed more than once")
+    return names
+
+
+def _inference_program(program: Program, feeds: list[str], targets: list[str]) -> tuple[Program, list[str]]:
+    """The test-mode program pruned to `targets`, and the persistables it reads from the scope."""
+    result = prune(program.clone(for_test=True), feeds, targets)
+    return result.program, result.external_persistables
+
+
+def save_inference_model(
+    dirname: str,
+    feeded_var_names: Any,
+    target_vars: Any,
+    executor: Any,
+    main_program: Program | None = None,
+    scope: Scope | None = None,
+) -> list[str]:
+    """Export the part of `main_program` that computes `target_vars` from `feeded_var_names`,
+    in test mode, with the values of the persistables it uses (taken from `scope`, default
+    the global scope). Returns the fetch names. `executor` is accepted for Paddle
+    compatibility.
+
+    Raises FeedError when a target needs a data variable that is not fed (naming it) or a
+    feed is not used by the targets, FetchError for an unknown target, and
+    UninitializedVariableError when a needed persistable has no value yet.
+
+        mg.io.save_inference_model("model", ["x"], [probs], exe, main_program=main)
+    """
+    program = default_main_program() if main_program is None else main_program
+    if not isinstance(program, Program):
+        raise TypeError(f"main_program must be a Program, got {type(program).__name__}")
+    scope = global_scope() if scope is None else scope
+    feeds = _names(feeded_var_names, "feeded_var_names", program)
+    targets = _names(target_vars, "target_vars", program)
+    infer_program, external = _inference_program(program, feeds, targets)
+    values, uninitialized = scope_values(scope, persistable_vars(infer_program))
+    missing = [n for n in external if n not in values]
+    if missing:
+        raise UninitializedVariableError(
+            f"cannot save the inference model: persistable variable(s) {missing} have no value in the scope; "
+            f"run the startup program (and train, or load a checkpoint) first"
+        )
+    tensors = TensorSetWriter(PARAMS_FILE, values, uninitialized)
+    program_dict = infer_program.to_dict()
+
+    def write_model(f: Any) -> None:
+        doc = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "feed": feeds,
+            "fetch": targets,
+            "params": tensors.manifest(),
+            "program": program_dict,
+        }
+        dump_json(doc, f)
+
+    write_files(dirname, [(PARAMS_FILE, tensors.write), (MODEL_FILE, write_model)])
+    return targets
+
+
+def load_inference_model(
+    dirname: str, executor: Any, scope: Scope | None = None
+) -> tuple[Program, list[str], list[Variable]]:
+    """Load a model written by `save_inference_model`: returns `(program, feed_target_names,
+    fetch_targets)` (fetch_targets are Variables of the loaded program) and puts the weights
+    into `scope` (default: the global scope). Files are read as data only and checked
+    completely (program against the op registry, every weight's presence, dtype and shape)
+    before anything is written to the scope.
+
+        program, feeds, fetches = mg.io.load_inference_model("model", exe)
+        probs, = exe.run(program, feed={feeds[0]: x}, fetch_list=fetches)
+    """
+    scope = global_scope() if scope is None else scope
+    model_path = os.path.join(dirname, MODEL_FILE)
+    doc = read_json(model_path, "inference model")
+    check_header(doc, model_path, FORMAT, FORMAT_VERSION)
+    for key in ("feed", "fetch"):
+        if not isinstance(doc.get(key), list) or not all(isinstance(n, str) for n in doc[key]):
+            raise ModelFormatError(f"{model_path}: field {key!r} must be a list of variable names")
+    if "program" not in doc:
+        raise ModelFormatError(f"{model_path}: field 'program' is missing")
+    program = program_from_dict(doc["program"], source=model_path)
+    block = program.global_block()
+    for key in ("feed", "fetch"):
+        for name in doc[key]:
+            if not block.has_var(name):
+                raise ModelFormatError(f"{model_path}: {key} variable {name!r} is not a variable of the program")
+    manifest = parse_manifest(doc.get("params"), f"{model_path} (params)")
+    arrays = load_tensors(os.path.join(dirname, PARAMS_FILE), manifest, persistable_vars(program), model_path)
+    for name, arr in arrays.items():
+        scope._set_value(name, arr)
+    return program, list(doc["feed"]), [block.var(n) for n in doc["fetch"]]
