@@ -20,6 +20,7 @@ from typing import Any
 from minigraph.errors import MinigraphError, ModelFormatError
 from minigraph.ir.operator import OpRole
 from minigraph.ir.program import Program
+from minigraph.ir.serialize import program_from_dict
 from minigraph.ir.variable import Parameter, Variable, shape_text
 from minigraph.viz.errors import VizError
 
@@ -130,7 +131,8 @@ def _load_model(path: str) -> tuple[Program, list[str] | None, list[str] | None]
         return _load_json(path)
     except CliError as e:
         if io_error is not None:
-            raise CliError(f"{path}: {_one_line(io_error)}") from None
+            msg = _one_line(io_error)
+            raise CliError(msg if path in msg else f"{path}: {msg}") from None
         raise e from None
 
 
@@ -161,6 +163,8 @@ def _load_with_io(io: Any, path: str) -> tuple[Program, list[str] | None, list[s
 
 
 def _load_json(path: str) -> tuple[Program, list[str] | None, list[str] | None]:
+    """Read a program JSON file, or a directory's model.json (a program, or the inference
+    model document minigraph.io writes, whose weights are not needed to draw it)."""
     meta: dict[str, Any] = {}
     model_file = path
     if os.path.isdir(path):
@@ -173,10 +177,13 @@ def _load_json(path: str) -> tuple[Program, list[str] | None, list[str] | None]:
             if not isinstance(meta, dict):
                 raise CliError(f"{meta_file}: expected a JSON object with 'feed' and 'fetch' lists")
     data = _read_json(model_file)
+    if isinstance(data, dict) and data.get("format") == "minigraph.inference_model":
+        meta = {"feed": data.get("feed", []), "fetch": data.get("fetch", [])}
+        data = data.get("program")
     try:
-        program = Program.from_dict(data)
+        program = program_from_dict(data, source=model_file)
     except ModelFormatError as e:
-        raise CliError(f"{model_file}: {_one_line(e)}") from None
+        raise CliError(_one_line(e)) from None
     feeds, fetches = _feed_fetch_ops(program)
     if "feed" in meta or "fetch" in meta:
         feeds = [str(n) for n in meta.get("feed", [])]

@@ -28,6 +28,7 @@ from minigraph.executor.scope import Scope
 from minigraph.ir.framework import program_guard
 from minigraph.ir.program import Program
 from minigraph.ir.variable import Parameter, Variable
+from minigraph.nn.layer.base import TRACING
 
 
 @dataclass
@@ -68,6 +69,7 @@ def trace(layer: Any, example_inputs: Sequence[Any], feed_names: Sequence[str] |
     was_training = [sub.training for sub in layer.sublayers(include_self=True)]
     tracer = current_tracer()
     token = activate(None)  # type: ignore[arg-type]  # leave eager mode while recording
+    tracing = TRACING.set(True)
     try:
         layer.eval()
         with program_guard(main, startup):
@@ -75,6 +77,7 @@ def trace(layer: Any, example_inputs: Sequence[Any], feed_names: Sequence[str] |
                      for n, x in zip(names, inputs)]
             outputs = layer(*feeds)
     finally:
+        TRACING.reset(tracing)
         deactivate(token)
         for sub, flag in zip(layer.sublayers(include_self=True), was_training):
             sub.training = flag

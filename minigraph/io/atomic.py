@@ -37,8 +37,9 @@ _FILE_MODE = 0o666 & ~_current_umask()
 def write_files(dirname: str, writers: list[tuple[str, Writer]]) -> None:
     """Write each `(file name, writer)` into `dirname` all-or-nothing (see module docstring).
 
-    `writer(f)` receives a binary file object opened for writing (and reading back). Names are plain file names
-    inside `dirname` (created if missing); they are renamed into place in list order.
+    `writer(f)` receives a binary file object opened for writing (and reading back). Names
+    are plain file names inside `dirname` (created if missing); they are renamed into place
+    in list order.
     """
     os.makedirs(dirname, exist_ok=True)
     temps: list[tuple[str, str]] = []  # (temporary path, final path)

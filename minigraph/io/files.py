@@ -56,7 +56,7 @@ def read_json(path: str, what: str) -> Any:
 def dump_json(obj: Any, f: IO[bytes]) -> None:
     """Write `obj` as UTF-8 JSON into a binary file (json.dump does the encoding work)."""
     text = io.TextIOWrapper(f, encoding="utf-8", newline="\n")
-    json.dump(obj, text, indent=1, sort_keys=False, allow_nan=True)
+    json.dump(obj, text, allow_nan=True)  # one line: these are data files
     text.write("\n")
     text.flush()
     text.detach()  # leave `f` open for the caller

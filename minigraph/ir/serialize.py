@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from minigraph.errors import GraphBuildError, ModelFormatError, OpTypeError
+from minigraph.errors import GraphBuildError, MinigraphError, ModelFormatError, OpTypeError
 from minigraph.ir.block import Block
 from minigraph.ir.naming import NameGenerator
 from minigraph.ir.operator import Operator
@@ -70,20 +70,23 @@ def program_from_dict(data: Any, source: str = "program") -> Any:
         program._random_seed = int(data.get("random_seed", 0))
         program.names = NameGenerator({str(k): int(v) for k, v in dict(data.get("names", {})).items()})
         program.blocks = []
-        for bd in _list(data, "blocks", source):
+        for bi, bd in enumerate(_list(data, "blocks", source)):
             block = Block(program, int(bd["idx"]), int(bd.get("parent_idx", -1)))
+            if block.idx != bi:
+                raise ModelFormatError(f"{source}: block #{bi} says its index is {block.idx}")
             program.blocks.append(block)
-            for vd in _list(bd, "vars", source):
-                _load_var(block, vd)
+            for i, vd in enumerate(_list(bd, "vars", source)):
+                name = vd.get("name", "?") if isinstance(vd, dict) else "?"
+                try:
+                    _load_var(block, vd)
+                except (KeyError, TypeError, ValueError) as e:  # ModelFormatError is a ValueError
+                    raise ModelFormatError(f"{source}: block {bi} var #{i} ({name!r}): {_reason(e)}") from None
             for i, od in enumerate(_list(bd, "ops", source)):
+                op_type = od.get("type", "?") if isinstance(od, dict) else "?"
                 try:
                     _load_op(block, od)
                 except (GraphBuildError, OpTypeError, KeyError, TypeError, ValueError) as e:
-                    if isinstance(e, ModelFormatError):
-                        raise
-                    raise ModelFormatError(
-                        f"{source}: op #{i} ({od.get('type', '?') if isinstance(od, dict) else '?'}): {e}"
-                    ) from None
+                    raise ModelFormatError(f"{source}: block {bi} op #{i} ({op_type}): {_reason(e)}") from None
     except ModelFormatError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as e:
@@ -94,6 +97,15 @@ def program_from_dict(data: Any, source: str = "program") -> Any:
     return program
 
 
+def _reason(e: Exception) -> str:
+    """An exception as a reason: KeyError('shape') reads as "missing field 'shape'"."""
+    if isinstance(e, KeyError) and not isinstance(e, MinigraphError):
+        return f"missing field {e.args[0]!r}" if e.args else "missing field"
+    if isinstance(e, MinigraphError):
+        return str(e)
+    return f"{type(e).__name__}: {e}"
+
+
 def _list(d: Any, key: str, source: str) -> list[Any]:
     value = d.get(key) if isinstance(d, dict) else None
     if not isinstance(value, list):
@@ -102,9 +114,13 @@ def _list(d: Any, key: str, source: str) -> list[Any]:
 
 
 def _load_var(block: Block, vd: dict[str, Any]) -> None:
+    if not isinstance(vd, dict):
+        raise ModelFormatError("a variable must be an object")
     name = vd["name"]
     if not isinstance(name, str) or not name:
         raise ModelFormatError(f"bad variable name {name!r}")
+    if name in block.vars:
+        raise ModelFormatError("declared twice")
     pd = vd.get("parameter")
     if pd is not None:
         from minigraph.regularizer import regularizer_from_dict
@@ -137,6 +153,8 @@ def _load_var(block: Block, vd: dict[str, Any]) -> None:
 def _load_op(block: Block, od: dict[str, Any]) -> None:
     if not isinstance(od, dict):
         raise ModelFormatError("an op must be an object")
+    if not isinstance(od.get("type"), str):
+        raise ModelFormatError("field 'type' must be the op type's name")
     for key in ("inputs", "outputs"):
         slots = od.get(key, {})
         if not isinstance(slots, dict) or not all(

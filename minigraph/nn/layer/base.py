@@ -5,6 +5,7 @@ also runs eagerly."""
 
 from __future__ import annotations
 
+import contextvars
 import re
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -18,6 +19,18 @@ from minigraph.initializer import Initializer
 from minigraph.ir.variable import Parameter
 from minigraph.layers.helper import LayerHelper
 from minigraph.param_attr import ParamAttr
+
+# Set by jit.trace while it records an eager layer into a static program.
+TRACING: contextvars.ContextVar[bool] = contextvars.ContextVar("tracing", default=False)
+
+
+def mode_follows_training() -> bool:
+    """Whether `Layer.train()`/`eval()` choose an op's test mode. True in dygraph mode and
+    while jit.trace records a layer; in static mode (as in Paddle) the constructor's
+    `is_test` decides and `clone(for_test=True)` makes test programs."""
+    from minigraph.dygraph import enabled
+
+    return enabled() or TRACING.get()
 
 
 def _snake(name: str) -> str:

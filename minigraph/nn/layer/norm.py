@@ -7,7 +7,7 @@ from typing import Any
 from minigraph.errors import GraphBuildError, OpTypeError
 from minigraph.initializer import Constant
 from minigraph.layers.norm import affine_attr, append_batch_norm, check_momentum, stat_attr
-from minigraph.nn.layer.base import Layer
+from minigraph.nn.layer.base import Layer, mode_follows_training
 from minigraph.ops.norm import BN_DTYPES, check_hyper, check_layout
 
 __all__ = ["BatchNorm"]
@@ -30,7 +30,8 @@ class BatchNorm(Layer):
     In static mode the op's `is_test` is the constructor's value (`eval()` does not change
     an op already built; use `program.clone(for_test=True)` for a test program). In dygraph
     mode a layer in eval() mode uses the running statistics. `trainable_statistics=True`
-    keeps batch statistics in test mode.
+    keeps batch statistics in test mode; a test-mode op never updates the running statistics
+    (a deliberate difference from Paddle, see minigraph/ops/norm.py).
 
         bn = mg.nn.BatchNorm(16, act="relu")
         y = bn(x)                    # x: [N, 16, H, W]
@@ -85,7 +86,7 @@ class BatchNorm(Layer):
     def _op_is_test(self) -> bool:
         """The op's is_test: the constructor's value in static mode (as in Paddle, eval()
         does not rewrite a static op); in dygraph mode eval() also selects test mode."""
-        if _in_dygraph_mode():
+        if mode_follows_training():  # dygraph mode, or jit.trace recording this layer
             return self._is_test or not self.training
         return self._is_test
 
