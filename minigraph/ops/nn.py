@@ -488,7 +488,7 @@ def _dropout_grad(a: dict[str, Any], mask: np.ndarray, dout: np.ndarray) -> tupl
     p, upscale = a["dropout_prob"], a["dropout_implementation"] == "upscale_in_train"
     if a["is_test"]:
         return (dout.copy() if upscale else dout * dout.dtype.type(1.0 - p),)
-    return (dout * mask,)
+    return (dout * mask * dout.dtype.type(_train_scale(p, upscale)),)
 
 
 _DROPOUT_ATTRS = {
