@@ -101,7 +101,7 @@ def test_golden_batch_norm_backward_sgd():
 
 
 def test_golden_forward_only_grouped_and_highlighted():
-    dot = viz.to_dot(bn_program(), show_grad=False, show_optimizer=False, group_by_namescope=True, highlight="bn|batch_norm_0.w_1")
+    dot = viz.to_dot(bn_program(), show_grad=False, show_optimizer=False, group_by_namescope=True, highlight=["^batch_norm$", r"fc_0\.w_0"])
     check_golden("bn_forward_grouped.dot", dot.source)
 
 
@@ -183,13 +183,14 @@ def test_hide_grad_and_optimizer():
     full = viz.to_dot(main).source
     no_grad = viz.to_dot(main, show_grad=False).source
     assert "_grad" in full and "@GRAD" in full
-    assert "batch_norm_grad" not in no_grad and "@GRAD" not in no_grad and "fill_constant" not in no_grad
+    assert "batch_norm_grad" not in no_grad and "fill_constant" not in no_grad
+    assert not re.search(r"var_\S*@GRAD", no_grad)  # (tooltips still quote the ops' full text)
     assert "sgd" in no_grad  # optimizer ops stay, minus their gradient inputs
     no_opt = viz.to_dot(main, show_optimizer=False).source
     assert "sgd" not in no_opt and "learning_rate_0" not in no_opt and "(updated)" in no_opt  # bn stats
     fwd = viz.to_dot(main, show_grad=False, show_optimizer=False).source
     assert "(9 ops hidden)" in fwd
-    assert "float32[3, 2]" not in viz.to_dot(main, show_shapes=False).source
+    assert '"var_fc_0.w_0" [label="fc_0.w_0" ' in viz.to_dot(main, show_shapes=False).source
 
 
 def test_highlight_by_regex_or_list():
@@ -209,7 +210,8 @@ def test_highlight_by_regex_or_list():
 def test_group_by_namescope_makes_clusters():
     src = viz.to_dot(bn_program(), group_by_namescope=True).source
     assert "subgraph cluster_encoder {" in src and "subgraph cluster_loss {" in src
-    encoder = src.split("subgraph cluster_encoder {")[1].split("}")[0]
+    after = src.split("subgraph cluster_encoder {\n")[1].splitlines()
+    encoder = "\n".join(after[: after.index("\t}")])
     assert "op_2_batch_norm" in encoder and '"var_fc_0.w_0"' in encoder  # params sit with their layer
     assert "sgd" not in encoder  # update ops were built outside any name_scope
 
@@ -302,7 +304,6 @@ def test_render_without_dot_writes_dot_and_says_how_to_install(tmp_path, monkeyp
     assert viz.render(bn_program(), tmp_path / "h", format="dot") == str(tmp_path / "h.dot")
 
 
-@needs_dot
 def test_render_reports_dot_failures(tmp_path, monkeypatch):
     fake = tmp_path / "bin"
     fake.mkdir()
