@@ -30,6 +30,10 @@ class ExecutionError(MinigraphError, RuntimeError):
     """An op failed while running; the message carries the op's text line."""
 
 
+class NonFiniteError(ExecutionError):
+    """check_nan_inf found a NaN or Inf in an op's output."""
+
+
 class UninitializedVariableError(ExecutionError):
     """A persistable variable was read before anything gave it a value."""
 

@@ -37,8 +37,14 @@ class CPUPlace:
 class Executor:
     """Runs programs. Compiled plans are cached per (program, version, feeds, fetches)."""
 
-    def __init__(self, place: Any = None) -> None:
+    def __init__(self, place: Any = None, check_nan_inf: bool = False, nan_inf_skip_ops: Any = ()) -> None:
+        """`check_nan_inf=True` checks every float output of every op (optimizer updates and
+        batch_norm statistics included) and raises at the first NaN/Inf, naming the op, the
+        output and the first input that already carried one; ops in `nan_inf_skip_ops` are
+        not checked. Off by default, at no cost."""
         self.place = place or CPUPlace()
+        self.check_nan_inf = bool(check_nan_inf)
+        self.nan_inf_skip_ops = frozenset(nan_inf_skip_ops)
         self._plans: OrderedDict[tuple[Any, ...], Plan] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -49,8 +55,10 @@ class Executor:
         fetch_list: Any = None,
         scope: Scope | None = None,
         return_numpy: bool = True,
+        check_nan_inf: bool | None = None,
     ) -> list[Any]:
-        """Run every op of `program` once; return copies of the `fetch_list` values."""
+        """Run every op of `program` once; return copies of the `fetch_list` values.
+        `check_nan_inf` overrides the executor's setting for this run."""
         program = default_main_program() if program is None else program
         if not isinstance(program, Program):
             raise TypeError(f"Executor.run expects a Program, got {type(program).__name__}")
@@ -77,7 +85,8 @@ class Executor:
                 raise FetchError(f"cannot fetch {name!r}: it is not a variable of the program being run{hint}")
         plan = self._plan(program, tuple(sorted(feed_by_name)), fetch_names)
         arrays = {name: plan.check_feed(name, value) for name, value in feed_by_name.items()}
-        results = plan.run(scope, arrays)
+        check = self.check_nan_inf if check_nan_inf is None else check_nan_inf
+        results = plan.run(scope, arrays, self.nan_inf_skip_ops if check else None)
         return [np.array(r, copy=True) for r in results]
 
     def _plan(self, program: Program, feed_names: tuple[str, ...], fetch_names: tuple[str, ...]) -> Plan:

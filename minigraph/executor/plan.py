@@ -15,7 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from minigraph.errors import ExecutionError, FeedError, FetchError, MinigraphError, UninitializedVariableError
+from minigraph.errors import (
+    ExecutionError,
+    FeedError,
+    FetchError,
+    MinigraphError,
+    NonFiniteError,
+    UninitializedVariableError,
+)
 from minigraph.ir.program import Program
 from minigraph.ir.text import op_line
 from minigraph.ir.variable import Variable, shape_text
@@ -139,6 +146,7 @@ class Plan:
             (call, tuple(trash if o < 0 else o for o in outs), tuple(free_after[k]))
             for k, (call, outs) in enumerate(raw_steps)
         ]
+        self.index = index
         self.feed_vars = {n: block.var(n) for n in feed_names}
         self.feed_idx = {n: index[n] for n in feed_names}
 
@@ -191,7 +199,10 @@ class Plan:
             )
         return arr
 
-    def run(self, scope: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    def run(
+        self, scope: Any, feeds: dict[str, np.ndarray], nan_check: frozenset[str] | None = None
+    ) -> list[np.ndarray]:
+        """Run every op once. `nan_check` (op types to skip) turns on the NaN/Inf check."""
         env: list[Any] = [None] * self.n_slots
         for name, i in self.persist_in:
             value = scope._get_value(name)
@@ -202,14 +213,27 @@ class Plan:
                 )
             env[i] = value
         for name, arr in feeds.items():
+            if nan_check is not None and _is_float_array(arr) and not np.isfinite(arr).all():
+                raise NonFiniteError(f"check_nan_inf: feed {name!r} contains NaN or Inf")
             env[self.feed_idx[name]] = arr
         k = 0
         try:
-            for k, (call, outs, free) in enumerate(self.steps):  # noqa: B007  (k names the failing op)
-                for i, value in zip(outs, call(env)):
-                    env[i] = value
-                for i in free:
-                    env[i] = None
+            if nan_check is None:
+                for k, (call, outs, free) in enumerate(self.steps):  # noqa: B007  (k names the failing op)
+                    for i, value in zip(outs, call(env)):
+                        env[i] = value
+                    for i in free:
+                        env[i] = None
+            else:
+                for k, (call, outs, free) in enumerate(self.steps):  # noqa: B007
+                    op = self.ops[k]
+                    inputs = [(n, env[self.index[n]]) for n in op.input_arg_names]
+                    for i, value in zip(outs, call(env)):
+                        env[i] = value
+                    if op.type not in nan_check:
+                        self._check_finite(op, inputs, env)
+                    for i in free:
+                        env[i] = None
         except MinigraphError as e:
             raise type(e)(self._where(k) + str(e)) from e
         except Exception as e:
@@ -218,7 +242,31 @@ class Plan:
             scope._set_value(name, env[i])
         return [env[i] for i in self.fetch_idx]
 
+    def _check_finite(self, op: Any, inputs: list[tuple[str, Any]], env: list[Any]) -> None:
+        for slot, names in op.outputs.items():
+            for name in names:
+                value = env[self.index[name]]
+                if not _is_float_array(value) or np.isfinite(value).all():
+                    continue
+                kinds = " and ".join(
+                    k for k, bad in (("NaN", np.isnan(value).any()), ("Inf", np.isinf(value).any())) if bad
+                )
+                culprit = next((n for n, v in inputs if _is_float_array(v) and not np.isfinite(v).all()), None)
+                source = (
+                    f"input {culprit!r} already carried non-finite values"
+                    if culprit is not None
+                    else "all its inputs were finite, so this op produced them"
+                )
+                count = int((~np.isfinite(value)).sum())
+                raise NonFiniteError(
+                    f"check_nan_inf: output {slot}={name!r} contains {kinds} ({count} of {value.size} values); {source}"
+                )
+
     def _where(self, k: int) -> str:
         op = self.ops[k]
         site = f"\n  built at {op.callsite}" if op.callsite else ""
         return f"op #{k} failed: {op_line(op)}{site}\n  "
+
+
+def _is_float_array(value: Any) -> bool:
+    return isinstance(value, np.ndarray) and value.dtype.kind == "f"

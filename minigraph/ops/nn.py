@@ -15,6 +15,7 @@ ceil_mode uses (in + pads - k + s - 1) // s + 1 output rows, without PyTorch's e
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,32 +141,16 @@ def _with_spatial(shape: tuple[int, ...], fmt: str, hw: tuple[int, int]) -> tupl
     return tuple(out)
 
 
-# --- window views -----------------------------------------------------------------------
-
-
-def _pad(x: np.ndarray, axes: tuple[int, int], g: Geometry, value: float) -> np.ndarray:
-    """x with g's padding around its spatial axes, extended at the far end when ceil_mode
-    windows reach past the explicit padding."""
-    (ha, wa), (t, _, left, _) = axes, g.pads
-    h, w = x.shape[ha], x.shape[wa]
-    shape = _padded_shape(x.shape, axes, g)
-    if (shape[ha], shape[wa], t, left) == (h, w, 0, 0):
-        return x
-    out = np.full(shape, value, dtype=x.dtype)
-    out[_index(x.ndim, axes, slice(t, t + h), slice(left, left + w))] = x
-    return out
+# --- padding and kernel offsets --------------------------------------------------------
 
 
 def _padded_shape(shape: tuple[int, ...], axes: tuple[int, int], g: Geometry) -> tuple[int, ...]:
+    """The shape after padding, extended at the far end when ceil_mode windows reach past the
+    explicit padding."""
     out = list(shape)
     out[axes[0]] = max(shape[axes[0]] + g.pads[0] + g.pads[1], g.span(0))
     out[axes[1]] = max(shape[axes[1]] + g.pads[2] + g.pads[3], g.span(1))
     return tuple(out)
-
-
-def _crop(xp: np.ndarray, axes: tuple[int, int], g: Geometry, hw: tuple[int, int]) -> np.ndarray:
-    t, left = g.pads[0], g.pads[2]
-    return xp[_index(xp.ndim, axes, slice(t, t + hw[0]), slice(left, left + hw[1]))]
 
 
 def _index(ndim: int, axes: tuple[int, int], hs: slice, ws: slice) -> tuple[slice, ...]:
@@ -174,32 +159,32 @@ def _index(ndim: int, axes: tuple[int, int], hs: slice, ws: slice) -> tuple[slic
     return tuple(idx)
 
 
-def _windows(xp: np.ndarray, axes: tuple[int, int], g: Geometry, writeable: bool = False) -> np.ndarray:
-    """View of xp with the spatial axes replaced by output positions and two trailing axes
-    (kh, kw) walking each window: [N, C, OH, OW, kh, kw] for NCHW, [N, OH, OW, C, kh, kw] for NHWC."""
-    (sh, sw), (dh, dw), (oh, ow) = g.strides, g.dilations, g.out
-    eff = (dh * (g.kernel[0] - 1) + 1, dw * (g.kernel[1] - 1) + 1)
-    v = sliding_window_view(xp, eff, axis=axes, writeable=writeable)
-    idx = _index(xp.ndim, axes, slice(0, sh * (oh - 1) + 1, sh), slice(0, sw * (ow - 1) + 1, sw))
-    return v[idx + (slice(None, None, dh), slice(None, None, dw))]
+def _pad(x: np.ndarray, axes: tuple[int, int], g: Geometry, value: float) -> np.ndarray:
+    """A contiguous copy of x padded with `value` around its spatial axes (x itself when there
+    is nothing to pad and it is contiguous)."""
+    shape = _padded_shape(x.shape, axes, g)
+    if shape == x.shape:
+        return np.ascontiguousarray(x)
+    out = np.full(shape, value, dtype=x.dtype)
+    t, left = g.pads[0], g.pads[2]
+    out[_index(x.ndim, axes, slice(t, t + x.shape[axes[0]]), slice(left, left + x.shape[axes[1]]))] = x
+    return out
 
 
-def _scatter_windows(dxp: np.ndarray, axes: tuple[int, int], g: Geometry, contrib: np.ndarray) -> None:
-    """Add per-window values (shaped like, or broadcastable to, `_windows(dxp)`) back onto dxp."""
-    view = _windows(dxp, axes, g, writeable=not g.overlapping)
-    contrib = np.broadcast_to(contrib, view.shape)
-    if not g.overlapping:
-        view[...] = contrib  # each padded input element lies in at most one window
-        return
+def _crop(xp: np.ndarray, axes: tuple[int, int], g: Geometry, hw: tuple[int, int]) -> np.ndarray:
+    t, left = g.pads[0], g.pads[2]
+    return xp[_index(xp.ndim, axes, slice(t, t + hw[0]), slice(left, left + hw[1]))]
+
+
+def _offsets(g: Geometry, ndim: int, axes: tuple[int, int]) -> Iterator[tuple[tuple[slice, ...]]]:
+    """For each kernel offset (i, j) in row-major order, the index of the padded-input elements
+    it touches across all windows: a strided slice shaped like the output."""
     (sh, sw), (dh, dw), (oh, ow) = g.strides, g.dilations, g.out
     for i in range(g.kernel[0]):
         for j in range(g.kernel[1]):
             hs = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
             ws = slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
-            dxp[_index(dxp.ndim, axes, hs, ws)] += contrib[..., i, j]
-
-
-# --- conv2d -----------------------------------------------------------------------------
+            yield _index(ndim, axes, hs, ws)
 
 
 def _conv_geometry(attrs: dict[str, Any], x_shape: tuple[int, ...], w_shape: tuple[int, ...]) -> Geometry:
@@ -245,16 +230,26 @@ def _conv2d_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _im2col(attrs: dict[str, Any], x: np.ndarray, w_shape: tuple[int, ...]) -> tuple[np.ndarray, Geometry]:
-    """Rows of input patches per group: [groups, N*OH*OW, C/groups*kh*kw] (one copy)."""
+    """Rows of input patches per group, [groups, N*OH*OW, kh*kw*C/groups], columns ordered
+    (kh, kw, channel). The input is first padded into a contiguous NHWC buffer, so the one
+    copy out of the window view reads whole channel runs (several times faster than copying
+    windows of an NCHW array)."""
     fmt, groups = attrs["data_format"], attrs["groups"]
     g = _conv_geometry(attrs, x.shape, w_shape)
-    axes = spatial_axes(fmt)
-    v = _windows(_pad(x, axes, g, 0.0), axes, g)
-    if fmt == "NCHW":
-        v = v.transpose(0, 2, 3, 1, 4, 5)  # [N, OH, OW, C, kh, kw]
-    n, oh, ow, c, kh, kw = v.shape
-    v = v.reshape(n, oh, ow, groups, c // groups, kh, kw).transpose(3, 0, 1, 2, 4, 5, 6)
-    return v.reshape(groups, n * oh * ow, (c // groups) * kh * kw), g
+    xp = _pad(x if fmt == "NHWC" else x.transpose(0, 2, 3, 1), (1, 2), g, 0.0)
+    (sh, sw), (dh, dw), (oh, ow) = g.strides, g.dilations, g.out
+    eff = (dh * (g.kernel[0] - 1) + 1, dw * (g.kernel[1] - 1) + 1)
+    v = sliding_window_view(xp, eff, axis=(1, 2))  # [N, H', W', C, eff_h, eff_w], no copy
+    v = v[:, : sh * (oh - 1) + 1 : sh, : sw * (ow - 1) + 1 : sw, :, ::dh, ::dw]
+    n, c, (kh, kw) = x.shape[0], xp.shape[3], g.kernel
+    v = v.reshape(n, oh, ow, groups, c // groups, kh, kw).transpose(3, 0, 1, 2, 5, 6, 4)
+    return v.reshape(groups, n * oh * ow, kh * kw * (c // groups)), g
+
+
+def _filter_rows(w: np.ndarray, groups: int) -> np.ndarray:
+    """[O, C/groups, kh, kw] -> [groups, O/groups, kh*kw*C/groups], matching _im2col's columns."""
+    o = w.shape[0]
+    return w.transpose(0, 2, 3, 1).reshape(groups, o // groups, -1)
 
 
 def _rows_to_image(rows: np.ndarray, n: int, g: Geometry, fmt: str) -> np.ndarray:
@@ -276,9 +271,8 @@ def _image_to_rows(img: np.ndarray, groups: int, fmt: str) -> np.ndarray:
 
 def _conv2d(a: dict[str, Any], x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray]:
     cols, g = _im2col(a, x, w.shape)
-    groups = a["groups"]
-    wm = w.reshape(groups, w.shape[0] // groups, -1).transpose(0, 2, 1)  # [groups, K, O/groups]
-    return (_rows_to_image(np.matmul(cols, wm), x.shape[0], g, a["data_format"]),)
+    out = np.matmul(cols, _filter_rows(w, a["groups"]).transpose(0, 2, 1))  # [groups, M, O/groups]
+    return (_rows_to_image(out, x.shape[0], g, a["data_format"]),)
 
 
 def _conv2d_grad(a: dict[str, Any], x: np.ndarray, w: np.ndarray, dout: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -286,18 +280,18 @@ def _conv2d_grad(a: dict[str, Any], x: np.ndarray, w: np.ndarray, dout: np.ndarr
     cols, g = _im2col(a, x, w.shape)
     d = _image_to_rows(dout, groups, fmt)  # [groups, M, O/groups]
     o, cg, kh, kw = w.shape
-    wm = w.reshape(groups, o // groups, cg * kh * kw)
-    dw = np.matmul(cols.transpose(0, 2, 1), d).transpose(0, 2, 1).reshape(w.shape)
-    dcols = np.matmul(d, wm)  # [groups, M, K]
-    # Scatter patches back in an [N, Hp, Wp, groups, C/groups] buffer, then crop and re-layout.
+    dw = np.matmul(d.transpose(0, 2, 1), cols).reshape(o, kh, kw, cg).transpose(0, 3, 1, 2)
+    dcols = np.matmul(d, _filter_rows(w, groups))  # [groups, M, kh*kw*C/groups]
+    # col2im: add each kernel offset's patch back into a padded NHWC buffer.
     n, (h, wd) = x.shape[0], _spatial(x.shape, fmt)
-    patches = dcols.reshape(groups, n, g.out[0], g.out[1], cg, kh, kw).transpose(1, 2, 3, 0, 4, 5, 6)
+    patches = dcols.reshape(groups, n, g.out[0], g.out[1], kh, kw, cg).transpose(4, 5, 1, 2, 3, 0, 6)
     dxp = np.zeros(_padded_shape((n, h, wd, groups, cg), (1, 2), g), dtype=x.dtype)
-    _scatter_windows(dxp, (1, 2), g, patches)
+    for k, idx in enumerate(_offsets(g, dxp.ndim, (1, 2))):
+        dxp[idx] += patches[k // kw, k % kw]
     dx = _crop(dxp, (1, 2), g, (h, wd)).reshape(n, h, wd, groups * cg)
     if fmt == "NCHW":
         dx = dx.transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(dx), dw.astype(w.dtype, copy=False)
+    return np.ascontiguousarray(dx), np.ascontiguousarray(dw, dtype=w.dtype)
 
 
 register(
@@ -385,28 +379,54 @@ def _avg_divisor(attrs: dict[str, Any], x_shape: tuple[int, ...], g: Geometry) -
 
 def _pool2d(a: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray]:
     g, axes = _pool_geometry(a, x.shape), spatial_axes(a["data_format"])
-    if a["pooling_type"] == "max":
-        # NOTE: max pads with -inf, so padding never wins (Paddle skips padded positions).
-        return (_windows(_pad(x, axes, g, -np.inf), axes, g).max(axis=(-2, -1)),)
-    total = _windows(_pad(x, axes, g, 0.0), axes, g).sum(axis=(-2, -1))
-    return ((total / _avg_divisor(a, x.shape, g)).astype(x.dtype, copy=False),)
+    is_max = a["pooling_type"] == "max"
+    if a["global_pooling"]:
+        return ((x.max(axis=axes, keepdims=True) if is_max else x.mean(axis=axes, keepdims=True)),)
+    # NOTE: max pads with -inf, so padding never wins (Paddle's kernel skips padded positions).
+    xp = _pad(x, axes, g, -np.inf if is_max else 0.0)
+    # One vectorised op per kernel offset over strided slices: much faster in numpy than
+    # reducing over the two small trailing axes of a window view.
+    offsets = _offsets(g, x.ndim, axes)
+    out = xp[next(offsets)].copy()
+    for idx in offsets:
+        (np.maximum if is_max else np.add)(out, xp[idx], out=out)
+    if not is_max:
+        out /= _avg_divisor(a, x.shape, g)
+    return (out,)
 
 
 def _pool2d_grad(a: dict[str, Any], x: np.ndarray, out: np.ndarray, dout: np.ndarray) -> tuple[np.ndarray]:
     g, axes = _pool_geometry(a, x.shape), spatial_axes(a["data_format"])
-    if a["pooling_type"] == "max":
-        win = _windows(_pad(x, axes, g, -np.inf), axes, g)
-        # NOTE: on ties the whole gradient goes to the first maximum in row-major window
-        # order, as Paddle's kernel does (it stops at the first element equal to Out).
-        hit = (win == out[..., None, None]).reshape(*out.shape, -1)
-        first = hit.argmax(axis=-1)[..., None]
-        picked = np.arange(hit.shape[-1]) == first
-        contrib = (picked * dout[..., None]).reshape(win.shape)
-    else:
-        contrib = (dout / _avg_divisor(a, x.shape, g))[..., None, None]
+    is_max = a["pooling_type"] == "max"
+    if a["global_pooling"]:
+        return (_global_pool_grad(x, dout, axes, is_max),)
     dxp = np.zeros(_padded_shape(x.shape, axes, g), dtype=x.dtype)
-    _scatter_windows(dxp, axes, g, contrib)
+    if is_max:
+        # NOTE: on ties the whole gradient goes to the first maximum in row-major window
+        # order, as in Paddle's kernel (it stops at the first element equal to Out).
+        xp = _pad(x, axes, g, -np.inf)
+        taken = np.zeros(out.shape, dtype=bool)
+        for idx in _offsets(g, x.ndim, axes):
+            hit = (xp[idx] == out) & ~taken
+            dxp[idx] += np.where(hit, dout, 0)
+            taken |= hit
+    else:
+        share = dout / _avg_divisor(a, x.shape, g)
+        for idx in _offsets(g, x.ndim, axes):
+            dxp[idx] += share
     return (np.ascontiguousarray(_crop(dxp, axes, g, _spatial(x.shape, a["data_format"]))),)
+
+
+def _global_pool_grad(x: np.ndarray, dout: np.ndarray, axes: tuple[int, int], is_max: bool) -> np.ndarray:
+    h, w = x.shape[axes[0]], x.shape[axes[1]]
+    if not is_max:
+        return np.ascontiguousarray(np.broadcast_to(dout / (h * w), x.shape), dtype=x.dtype)
+    # the first maximum of each plane in row-major order, as for windowed max pooling
+    planes = np.moveaxis(x, axes, (-2, -1)).reshape(*np.delete(x.shape, axes), h * w)
+    first = planes.argmax(axis=-1)[..., None]
+    dplanes = np.zeros_like(planes)
+    np.put_along_axis(dplanes, first, np.moveaxis(dout, axes, (-2, -1)).reshape(first.shape), axis=-1)
+    return np.ascontiguousarray(np.moveaxis(dplanes.reshape(*planes.shape[:-1], h, w), (-2, -1), axes))
 
 
 _POOL_ATTRS = {
