@@ -1,6 +1,6 @@
 """minigraph: a small, fast, honest define-then-run deep-learning framework on numpy."""
 
-from minigraph import clip, dygraph, initializer, layers, nn, optimizer, regularizer, unique_name
+from minigraph import clip, dygraph, initializer, io, layers, nn, optimizer, regularizer, unique_name, viz
 from minigraph.backward import append_backward, gradients
 from minigraph.errors import (
     ExecutionError,
@@ -9,6 +9,7 @@ from minigraph.errors import (
     GraphBuildError,
     MinigraphError,
     ModelFormatError,
+    NonFiniteError,
     UninitializedVariableError,
 )
 from minigraph.executor import CPUPlace, Executor, Scope, global_scope, scope_guard
@@ -39,6 +40,7 @@ __all__ = [
     "GraphBuildError",
     "MinigraphError",
     "ModelFormatError",
+    "NonFiniteError",
     "OpRole",
     "Operator",
     "ParamAttr",
@@ -57,6 +59,8 @@ __all__ = [
     "global_scope",
     "gradients",
     "dygraph",
+    "io",
+    "viz",
     "initializer",
     "layers",
     "name_scope",

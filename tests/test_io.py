@@ -143,9 +143,9 @@ def test_persistables_round_trip_after_clobbering(tmp_path):
 
 def test_restored_checkpoint_continues_training_identically(tmp_path):
     net, exe, scope = trained(2)
-    mgio.save_persistables(exe, str(tmp_path), net.main, scope=scope)
+    mgio.save_persistables(exe, tmp_path, net.main, scope=scope)  # a Path works too
     fresh = mg.Scope()  # no startup run: everything must come from the checkpoint
-    mgio.load_persistables(exe, str(tmp_path), net.main, scope=fresh)
+    mgio.load_persistables(exe, tmp_path, net.main, scope=fresh)
     names = net.persistable_names()
     for step in range(2, 4):
         (a,) = exe.run(net.main, feed=batch(step), fetch_list=[net.loss], scope=scope)

@@ -101,7 +101,13 @@ def test_golden_batch_norm_backward_sgd():
 
 
 def test_golden_forward_only_grouped_and_highlighted():
-    dot = viz.to_dot(bn_program(), show_grad=False, show_optimizer=False, group_by_namescope=True, highlight=["^batch_norm$", r"fc_0\.w_0"])
+    dot = viz.to_dot(
+        bn_program(),
+        show_grad=False,
+        show_optimizer=False,
+        group_by_namescope=True,
+        highlight=["^batch_norm$", r"fc_0\.w_0"],
+    )
     check_golden("bn_forward_grouped.dot", dot.source)
 
 

@@ -62,6 +62,17 @@ def dump_json(obj: Any, f: IO[bytes]) -> None:
     text.detach()  # leave `f` open for the caller
 
 
+def check_header(doc: Any, path: str, fmt: str, version: int) -> None:
+    """Refuse a JSON document of another kind or of a format version this code does not know."""
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise ModelFormatError(f"{path}: not a {fmt} file (format {found!r})")
+    if doc.get("version") != version:
+        raise ModelFormatError(
+            f"{path}: unsupported {fmt} format version {doc.get('version')!r} (this minigraph reads version {version})"
+        )
+
+
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

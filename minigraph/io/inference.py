@@ -23,8 +23,8 @@ from typing import Any
 from minigraph.errors import ModelFormatError, UninitializedVariableError
 from minigraph.executor.scope import Scope, global_scope
 from minigraph.io.atomic import write_files
-from minigraph.io.files import dump_json, read_json
-from minigraph.io.persistables import check_header, persistable_vars, scope_values
+from minigraph.io.files import check_header, dump_json, read_json
+from minigraph.io.persistables import persistable_vars, scope_values
 from minigraph.io.tensors import TensorSetWriter, load_tensors, parse_manifest
 from minigraph.ir.framework import default_main_program
 from minigraph.ir.program import Program
@@ -68,7 +68,7 @@ def _inference_program(program: Program, feeds: list[str], targets: list[str]) -
 
 
 def save_inference_model(
-    dirname: str,
+    dirname: str | os.PathLike[str],
     feeded_var_names: Any,
     target_vars: Any,
     executor: Any,
@@ -90,6 +90,7 @@ def save_inference_model(
     if not isinstance(program, Program):
         raise TypeError(f"main_program must be a Program, got {type(program).__name__}")
     scope = global_scope() if scope is None else scope
+    dirname = os.fspath(dirname)
     feeds = _names(feeded_var_names, "feeded_var_names", program)
     targets = _names(target_vars, "target_vars", program)
     infer_program, external = _inference_program(program, feeds, targets)
@@ -119,7 +120,7 @@ def save_inference_model(
 
 
 def load_inference_model(
-    dirname: str, executor: Any, scope: Scope | None = None
+    dirname: str | os.PathLike[str], executor: Any, scope: Scope | None = None
 ) -> tuple[Program, list[str], list[Variable]]:
     """Load a model written by `save_inference_model`: returns `(program, feed_target_names,
     fetch_targets)` (fetch_targets are Variables of the loaded program) and puts the weights
@@ -131,6 +132,7 @@ def load_inference_model(
         probs, = exe.run(program, feed={feeds[0]: x}, fetch_list=fetches)
     """
     scope = global_scope() if scope is None else scope
+    dirname = os.fspath(dirname)
     model_path = os.path.join(dirname, MODEL_FILE)
     doc = read_json(model_path, "inference model")
     check_header(doc, model_path, FORMAT, FORMAT_VERSION)

@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from minigraph.errors import ModelFormatError
 from minigraph.executor.scope import Scope, global_scope
 from minigraph.io.atomic import write_files
-from minigraph.io.files import dump_json, read_json
+from minigraph.io.files import check_header, dump_json, read_json
 from minigraph.io.tensors import TensorSetWriter, load_tensors, parse_manifest
 from minigraph.ir.framework import default_main_program
 from minigraph.ir.program import Program
@@ -69,7 +68,7 @@ def file_names(filename: str | None) -> tuple[str, str]:
 
 def save_persistables(
     executor: Any,
-    dirname: str,
+    dirname: str | os.PathLike[str],
     main_program: Program | None = None,
     filename: str | None = None,
     scope: Scope | None = None,
@@ -88,6 +87,7 @@ def save_persistables(
     if not isinstance(program, Program):
         raise TypeError(f"main_program must be a Program, got {type(program).__name__}")
     scope = global_scope() if scope is None else scope
+    dirname = os.fspath(dirname)
     archive, manifest_name = file_names(filename)
     variables = persistable_vars(program)
     values, uninitialized = scope_values(scope, variables)
@@ -106,7 +106,7 @@ def save_persistables(
 
 def load_persistables(
     executor: Any,
-    dirname: str,
+    dirname: str | os.PathLike[str],
     main_program: Program | None = None,
     filename: str | None = None,
     scope: Scope | None = None,
@@ -124,6 +124,7 @@ def load_persistables(
     if not isinstance(program, Program):
         raise TypeError(f"main_program must be a Program, got {type(program).__name__}")
     scope = global_scope() if scope is None else scope
+    dirname = os.fspath(dirname)
     archive, manifest_name = file_names(filename)
     manifest_path = os.path.join(dirname, manifest_name)
     doc = read_json(manifest_path, "checkpoint manifest")
@@ -132,14 +133,3 @@ def load_persistables(
     arrays = load_tensors(os.path.join(dirname, archive), manifest, persistable_vars(program), manifest_path)
     for name, arr in arrays.items():
         scope._set_value(name, arr)
-
-
-def check_header(doc: Any, path: str, fmt: str, version: int) -> None:
-    """Refuse a JSON document of another kind or of a format version this code does not know."""
-    if not isinstance(doc, dict) or doc.get("format") != fmt:
-        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
-        raise ModelFormatError(f"{path}: not a {fmt} file (format {found!r})")
-    if doc.get("version") != version:
-        raise ModelFormatError(
-            f"{path}: unsupported {fmt} format version {doc.get('version')!r} (this minigraph reads version {version})"
-        )

@@ -11,7 +11,7 @@ from minigraph.ir.program import Program
 from minigraph.ir.serialize import program_from_dict
 
 
-def save_program(program: Program, path: str) -> None:
+def save_program(program: Program, path: str | os.PathLike[str]) -> None:
     """Write `program` to `path` as JSON (with a format marker and version), atomically.
 
     mg.io.save_program(main, "train_program.json")
@@ -22,7 +22,7 @@ def save_program(program: Program, path: str) -> None:
     write_file(os.fspath(path), lambda f: dump_json(data, f))
 
 
-def load_program(path: str) -> Program:
+def load_program(path: str | os.PathLike[str]) -> Program:
     """Read a program written by `save_program`. The file is parsed as data only; every op
     is checked against the op registry (unknown op, missing slot, bad attr type: a
     ModelFormatError naming the file and the op), and attrs missing from the file get their

@@ -1,12 +1,11 @@
 """Convolution, pooling and dropout: conv2d, pool2d, dropout and their gradient ops.
 
-conv2d and pool2d share one piece of machinery: `_windows` turns a padded 4-D array into a
-strided view whose two extra trailing axes walk each kernel window (no copy). conv2d copies
-that view once into an im2col matrix and does one batched matmul with the groups as the
-batch dimension (so depthwise convolution is a single matmul too); pool2d reduces over the
-window axes. Gradients go back through `_scatter_windows`: one write through a writeable
-window view when windows cannot overlap, else one strided slice-add per kernel offset
-(kh*kw of them, never a loop over pixels or the batch, and no np.add.at).
+conv2d pads its input into a contiguous NHWC buffer, copies the kernel windows out of a
+`sliding_window_view` once into an im2col matrix, and does one batched matmul with the
+groups as the batch dimension (so depthwise convolution is a single matmul too). pool2d runs
+one vectorised op per kernel offset over strided slices of the padded input. Gradients add
+back per kernel offset too (kh*kw strided slice-adds): no loop over pixels or the batch, and
+no np.add.at.
 
 Geometry follows Paddle: `paddings` is [ph, pw] or [top, bottom, left, right];
 padding_algorithm "SAME"/"VALID" computes the padding and forces dilation 1; pooling with
@@ -49,10 +48,6 @@ class Geometry:
         """Rows (i=0) or columns (i=1) of padded input the windows reach."""
         eff = self.dilations[i] * (self.kernel[i] - 1) + 1
         return (self.out[i] - 1) * self.strides[i] + eff
-
-    @property
-    def overlapping(self) -> bool:
-        return any(self.strides[i] < self.dilations[i] * (self.kernel[i] - 1) + 1 for i in (0, 1))
 
 
 def spatial_axes(data_format: str) -> tuple[int, int]:
@@ -176,7 +171,7 @@ def _crop(xp: np.ndarray, axes: tuple[int, int], g: Geometry, hw: tuple[int, int
     return xp[_index(xp.ndim, axes, slice(t, t + hw[0]), slice(left, left + hw[1]))]
 
 
-def _offsets(g: Geometry, ndim: int, axes: tuple[int, int]) -> Iterator[tuple[tuple[slice, ...]]]:
+def _offsets(g: Geometry, ndim: int, axes: tuple[int, int]) -> Iterator[tuple[slice, ...]]:
     """For each kernel offset (i, j) in row-major order, the index of the padded-input elements
     it touches across all windows: a strided slice shaped like the output."""
     (sh, sw), (dh, dw), (oh, ow) = g.strides, g.dilations, g.out
@@ -365,7 +360,7 @@ def _pool2d_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
 def _avg_divisor(attrs: dict[str, Any], x_shape: tuple[int, ...], g: Geometry) -> np.ndarray | float:
     """kh*kw, or with `exclusive` the number of real (non-padding) elements per window,
     shaped to broadcast against Out."""
-    if not attrs["exclusive"] or attrs["global_pooling"]:
+    if not attrs["exclusive"]:
         return float(g.kernel[0] * g.kernel[1])
     counts = []
     for i, n in enumerate(_spatial(x_shape, attrs["data_format"])):

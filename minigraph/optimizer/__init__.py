@@ -6,16 +6,16 @@ regularization and one update op per parameter.
 
 from minigraph.optimizer.adam import Adam, AdamOptimizer
 from minigraph.optimizer.base import Optimizer, UpdateOp
+from minigraph.optimizer.model_average import ModelAverage, ModelAverageError
 from minigraph.optimizer.momentum import Momentum, MomentumOptimizer
 from minigraph.optimizer.sgd import SGD, SGDOptimizer
-
-# ModelAverage lives in minigraph/optimizer/model_average.py (built on Optimizer's
-# accumulator helpers) and is re-exported here once it exists.
 
 __all__ = [
     "SGD",
     "Adam",
     "AdamOptimizer",
+    "ModelAverage",
+    "ModelAverageError",
     "Momentum",
     "MomentumOptimizer",
     "Optimizer",
