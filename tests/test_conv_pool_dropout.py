@@ -244,7 +244,10 @@ def test_conv2d_op_build_errors_name_the_op(x_shape, w_shape, attrs, message):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"num_filters": 4, "filter_size": 9}, "conv2d.*kernel height 9 is larger than the padded input height 8"),
+        (
+            {"num_filters": 4, "filter_size": 9},
+            "conv2d_0: conv2d on 'x'.*kernel height 9 is larger than the padded input height 8",
+        ),
         (
             {"num_filters": 4, "filter_size": 3, "groups": 2},
             "conv2d_0: conv2d input channels \\(3\\) are not divisible",
@@ -256,10 +259,12 @@ def test_conv2d_op_build_errors_name_the_op(x_shape, w_shape, attrs, message):
     ],
 )
 def test_conv2d_builder_errors(kwargs, message):
-    with mg.program_guard(mg.Program(), mg.Program()):
+    main = mg.Program()
+    with mg.program_guard(main, mg.Program()):
         x = mg.data("x", [None, 3, 8, 8])
         with pytest.raises(GraphBuildError, match=message):
             mg.layers.conv2d(x, **kwargs)
+    assert list(main.global_block().vars) == ["x"]  # checked before any parameter is created
 
 
 @pytest.mark.parametrize(

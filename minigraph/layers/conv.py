@@ -11,7 +11,7 @@ from minigraph.errors import GraphBuildError
 from minigraph.initializer import Initializer, Normal
 from minigraph.ir.variable import Parameter, Variable, shape_text
 from minigraph.layers.helper import LayerHelper
-from minigraph.ops.nn import DROPOUT_IMPLEMENTATIONS, LAYOUTS, POOL_TYPES, channel_axis
+from minigraph.ops.nn import DROPOUT_IMPLEMENTATIONS, LAYOUTS, POOL_TYPES, channel_axis, geometry, spatial_axes
 from minigraph.param_attr import ParamAttr
 
 __all__ = ["conv2d", "dropout", "pool2d"]
@@ -156,6 +156,19 @@ def conv2d(
     attrs, shape, init = conv2d_setup(
         helper.name, num_channels, num_filters, filter_size, stride, padding, dilation, groups, data_format
     )
+    # Check the window geometry before creating parameters, so a bad call leaves no orphans.
+    try:
+        h, w = spatial_axes(data_format)
+        geometry(
+            (input.shape[h], input.shape[w]),
+            shape[2:],
+            attrs["strides"],
+            attrs["dilations"],
+            attrs["paddings"],
+            attrs["padding_algorithm"],
+        )
+    except GraphBuildError as e:
+        raise GraphBuildError(f"{helper.name}: conv2d on {input.name!r} {shape_text(input.shape)}: {e}") from None
     pattr = ParamAttr.to_attr(param_attr)
     if pattr is False:
         raise GraphBuildError(f"{helper.name}: param_attr=False is not allowed; a convolution needs its filter")
