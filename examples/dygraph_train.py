@@ -73,7 +73,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 if len(idx) < 2:
                     continue
                 logits = net(mg.dygraph.to_variable(x_train[idx]))
-                loss = mg.layers.mean(mg.layers.softmax_with_cross_entropy(logits, mg.dygraph.to_variable(y_train[idx])))
+                loss = mg.layers.mean(
+                    mg.layers.softmax_with_cross_entropy(logits, mg.dygraph.to_variable(y_train[idx]))
+                )
                 loss.backward()
                 opt.minimize(loss)
                 net.clear_gradients()

@@ -77,8 +77,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         total, seen = 0.0, 0
         for start in bar:
             idx = order[start : start + args.batch_size]
-            loss, acc = exe.run(net["main"], feed={"x": x_train[idx], "label": y_train[idx]},
-                                fetch_list=[net["loss"], net["acc"]], scope=scope)
+            loss, acc = exe.run(
+                net["main"],
+                feed={"x": x_train[idx], "label": y_train[idx]},
+                fetch_list=[net["loss"], net["acc"]],
+                scope=scope,
+            )
             total += float(loss) * len(idx)
             seen += len(idx)
             bar.set_postfix(loss=f"{total / seen:.4f}", acc=f"{float(acc):.3f}")

@@ -59,10 +59,21 @@ def build(lr: float, seed: int) -> dict[str, Any]:
         acc = mg.layers.accuracy(probs, label)
         test_program = main.clone(for_test=True)
         mg.optimizer.Momentum(lr, momentum=0.9, regularization=mg.regularizer.L2Decay(1e-4)).minimize(loss)
-        average = mg.optimizer.ModelAverage(0.15, min_average_window=50, max_average_window=200) if hasattr(
-            mg.optimizer, "ModelAverage") else None
-    return {"main": main, "startup": startup, "test": test_program, "loss": loss, "acc": acc, "probs": probs,
-            "image": image, "average": average}
+        average = (
+            mg.optimizer.ModelAverage(0.15, min_average_window=50, max_average_window=200)
+            if hasattr(mg.optimizer, "ModelAverage")
+            else None
+        )
+    return {
+        "main": main,
+        "startup": startup,
+        "test": test_program,
+        "loss": loss,
+        "acc": acc,
+        "probs": probs,
+        "image": image,
+        "average": average,
+    }
 
 
 def evaluate(exe: mg.Executor, net: dict[str, Any], x: np.ndarray, y: np.ndarray) -> float:
@@ -117,16 +128,23 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         exe.run(net["startup"])
         for epoch in range(args.epochs):
             order = rng.permutation(len(x_train))
-            bar = tqdm(range(0, len(order), args.batch_size), desc=f"epoch {epoch + 1}/{args.epochs}",
-                       disable=args.quiet, leave=False)
+            bar = tqdm(
+                range(0, len(order), args.batch_size),
+                desc=f"epoch {epoch + 1}/{args.epochs}",
+                disable=args.quiet,
+                leave=False,
+            )
             loss_sum = acc_sum = 0.0
             seen = 0
             for first in bar:
                 idx = order[first : first + args.batch_size]
                 if len(idx) < 2:  # batch_norm needs more than one value per channel
                     continue
-                loss, acc = exe.run(net["main"], feed={"image": x_train[idx], "label": y_train[idx]},
-                                    fetch_list=[net["loss"], net["acc"]])
+                loss, acc = exe.run(
+                    net["main"],
+                    feed={"image": x_train[idx], "label": y_train[idx]},
+                    fetch_list=[net["loss"], net["acc"]],
+                )
                 loss_sum += float(loss) * len(idx)
                 acc_sum += float(acc) * len(idx)
                 seen += len(idx)
@@ -135,8 +153,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             history["train_acc"].append(acc_sum / seen)
             history["test_acc"].append(evaluate(exe, net, x_test, y_test))
             if not args.quiet:
-                print(f"epoch {epoch + 1}: loss {history['loss'][-1]:.4f}, train acc {history['train_acc'][-1]:.4f}, "
-                      f"test acc {history['test_acc'][-1]:.4f}")
+                print(
+                    f"epoch {epoch + 1}: loss {history['loss'][-1]:.4f}, train acc {history['train_acc'][-1]:.4f}, "
+                    f"test acc {history['test_acc'][-1]:.4f}"
+                )
         seconds = time.perf_counter() - start
         result: dict[str, Any] = {"history": history, "test_accuracy": history["test_acc"][-1], "seconds": seconds}
         model_dir = os.path.join(args.out, "inference_model")

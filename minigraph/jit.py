@@ -44,16 +44,20 @@ class TracedLayer:
 
         block = self.program.global_block()
         with scope_guard(self.scope):
-            save_inference_model(dirname, self.feed_names, [block.var(n) for n in self.fetch_names], executor,
-                                 main_program=self.program)
+            save_inference_model(
+                dirname, self.feed_names, [block.var(n) for n in self.fetch_names], executor, main_program=self.program
+            )
 
 
 def trace(layer: Any, example_inputs: Sequence[Any], feed_names: Sequence[str] | None = None) -> TracedLayer:
     """Record `layer`'s eval-mode forward for inputs shaped like `example_inputs` (the first
     dimension becomes -1, the batch)."""
     inputs = [np.asarray(x.value if isinstance(x, EagerVariable) else x) for x in example_inputs]
-    names = list(feed_names) if feed_names is not None else [f"x{i}" if len(inputs) > 1 else "x"
-                                                            for i in range(len(inputs))]
+    names = (
+        list(feed_names)
+        if feed_names is not None
+        else [f"x{i}" if len(inputs) > 1 else "x" for i in range(len(inputs))]
+    )
     if len(names) != len(inputs):
         raise ValueError(f"trace: {len(inputs)} example inputs but {len(names)} feed names")
     main, startup = Program(), Program()
@@ -61,10 +65,15 @@ def trace(layer: Any, example_inputs: Sequence[Any], feed_names: Sequence[str] |
     block = main.global_block()
     for name, p in layer.named_parameters():
         value = np.asarray(p.value if isinstance(p, EagerVariable) else scope.find_var(name).get_tensor())
-        block.vars[name] = Parameter(block, name, value.shape, value.dtype.name,
-                                     trainable=getattr(p, "trainable", True),
-                                     optimize_attr=getattr(p, "optimize_attr", None),
-                                     do_model_average=getattr(p, "do_model_average", True))
+        block.vars[name] = Parameter(
+            block,
+            name,
+            value.shape,
+            value.dtype.name,
+            trainable=getattr(p, "trainable", True),
+            optimize_attr=getattr(p, "optimize_attr", None),
+            do_model_average=getattr(p, "do_model_average", True),
+        )
         scope.var(name).set(value)
     was_training = [sub.training for sub in layer.sublayers(include_self=True)]
     tracer = current_tracer()
@@ -73,8 +82,10 @@ def trace(layer: Any, example_inputs: Sequence[Any], feed_names: Sequence[str] |
     try:
         layer.eval()
         with program_guard(main, startup):
-            feeds = [block.create_var(n, (-1,) + x.shape[1:], x.dtype.name, stop_gradient=True, is_data=True)
-                     for n, x in zip(names, inputs)]
+            feeds = [
+                block.create_var(n, (-1,) + x.shape[1:], x.dtype.name, stop_gradient=True, is_data=True)
+                for n, x in zip(names, inputs)
+            ]
             outputs = layer(*feeds)
     finally:
         TRACING.reset(tracing)

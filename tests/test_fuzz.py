@@ -79,36 +79,74 @@ def test_split_concat(shape, axis, sections):
 
 
 @SETTINGS
-@given(shape=shapes, dim=st.one_of(st.none(), small_int, st.lists(small_int, max_size=3)), keep=st.booleans(),
-       op=st.sampled_from(["reduce_sum", "reduce_mean", "reduce_max"]))
+@given(
+    shape=shapes,
+    dim=st.one_of(st.none(), small_int, st.lists(small_int, max_size=3)),
+    keep=st.booleans(),
+    op=st.sampled_from(["reduce_sum", "reduce_mean", "reduce_max"]),
+)
 def test_reductions(shape, dim, keep, op):
     _build_and_run(lambda x: getattr(mg.layers, op)(x, dim=dim, keep_dim=keep), [2] + shape)
 
 
 @SETTINGS
-@given(hw=st.integers(1, 7), c=st.integers(1, 4), filters=small_int, k=small_int, stride=small_int, pad=small_int,
-       dil=small_int, groups=small_int, fmt=st.sampled_from(["NCHW", "NHWC"]))
+@given(
+    hw=st.integers(1, 7),
+    c=st.integers(1, 4),
+    filters=small_int,
+    k=small_int,
+    stride=small_int,
+    pad=small_int,
+    dil=small_int,
+    groups=small_int,
+    fmt=st.sampled_from(["NCHW", "NHWC"]),
+)
 def test_conv2d(hw, c, filters, k, stride, pad, dil, groups, fmt):
     shape = [2, c, hw, hw] if fmt == "NCHW" else [2, hw, hw, c]
-    _build_and_run(lambda x: mg.layers.conv2d(x, filters, k, stride=stride, padding=pad, dilation=dil,
-                                             groups=groups, data_format=fmt), shape)
+    _build_and_run(
+        lambda x: mg.layers.conv2d(
+            x, filters, k, stride=stride, padding=pad, dilation=dil, groups=groups, data_format=fmt
+        ),
+        shape,
+    )
 
 
 @SETTINGS
-@given(hw=st.integers(1, 7), k=small_int, stride=small_int, pad=small_int, kind=st.sampled_from(["max", "avg"]),
-       ceil=st.booleans(), exclusive=st.booleans(), glob=st.booleans())
+@given(
+    hw=st.integers(1, 7),
+    k=small_int,
+    stride=small_int,
+    pad=small_int,
+    kind=st.sampled_from(["max", "avg"]),
+    ceil=st.booleans(),
+    exclusive=st.booleans(),
+    glob=st.booleans(),
+)
 def test_pool2d(hw, k, stride, pad, kind, ceil, exclusive, glob):
-    _build_and_run(lambda x: mg.layers.pool2d(x, k, kind, stride, pad, global_pooling=glob, ceil_mode=ceil,
-                                             exclusive=exclusive), [2, 3, hw, hw])
+    _build_and_run(
+        lambda x: mg.layers.pool2d(x, k, kind, stride, pad, global_pooling=glob, ceil_mode=ceil, exclusive=exclusive),
+        [2, 3, hw, hw],
+    )
 
 
 @SETTINGS
-@given(shape=st.lists(dims, min_size=0, max_size=6), layout=st.sampled_from(["NCHW", "NHWC", "NCWH"]),
-       eps=st.floats(-1, 1), momentum=st.floats(-1, 2), is_test=st.booleans(), glob=st.booleans(),
-       dtype=st.sampled_from(["float32", "float64", "int64"]))
+@given(
+    shape=st.lists(dims, min_size=0, max_size=6),
+    layout=st.sampled_from(["NCHW", "NHWC", "NCWH"]),
+    eps=st.floats(-1, 1),
+    momentum=st.floats(-1, 2),
+    is_test=st.booleans(),
+    glob=st.booleans(),
+    dtype=st.sampled_from(["float32", "float64", "int64"]),
+)
 def test_batch_norm(shape, layout, eps, momentum, is_test, glob, dtype):
-    _build_and_run(lambda x: mg.layers.batch_norm(x, epsilon=eps, momentum=momentum, is_test=is_test,
-                                                 use_global_stats=glob, data_layout=layout), [2] + shape, dtype)
+    _build_and_run(
+        lambda x: mg.layers.batch_norm(
+            x, epsilon=eps, momentum=momentum, is_test=is_test, use_global_stats=glob, data_layout=layout
+        ),
+        [2] + shape,
+        dtype,
+    )
 
 
 @SETTINGS
@@ -121,15 +159,19 @@ def test_softmax_with_cross_entropy(classes, label_value, soft):
             label = mg.data("label", [None, classes if soft else 1], "float32" if soft else "int64")
             loss = mg.layers.softmax_with_cross_entropy(x, label, soft_label=soft)
         lab = np.full((2, classes if soft else 1), label_value, "float32" if soft else "int64")
-        mg.Executor().run(main, feed={"x": np.zeros((2, classes), "float32"), "label": lab}, fetch_list=[loss],
-                          scope=mg.Scope())
+        mg.Executor().run(
+            main, feed={"x": np.zeros((2, classes), "float32"), "label": lab}, fetch_list=[loss], scope=mg.Scope()
+        )
     except mg.MinigraphError:
         pass
 
 
 feed_values = st.one_of(
-    st.builds(lambda s, d: np.zeros(s, d), st.lists(st.integers(0, 4), max_size=4),
-              st.sampled_from(["float32", "float64", "int64", "int8", "bool", "complex64", "uint8"])),
+    st.builds(
+        lambda s, d: np.zeros(s, d),
+        st.lists(st.integers(0, 4), max_size=4),
+        st.sampled_from(["float32", "float64", "int64", "int8", "bool", "complex64", "uint8"]),
+    ),
     st.lists(st.floats(allow_nan=True), max_size=4),
     st.text(max_size=3),
     st.none(),
@@ -157,9 +199,11 @@ def test_executor_feeds(value, key):
 
 def _mutations():
     leaf = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.text(max_size=4), st.floats(allow_nan=False))
-    return st.recursive(leaf, lambda kids: st.one_of(st.lists(kids, max_size=3),
-                                                     st.dictionaries(st.text(max_size=5), kids, max_size=3)),
-                        max_leaves=6)
+    return st.recursive(
+        leaf,
+        lambda kids: st.one_of(st.lists(kids, max_size=3), st.dictionaries(st.text(max_size=5), kids, max_size=3)),
+        max_leaves=6,
+    )
 
 
 def _paths(obj, prefix=()):

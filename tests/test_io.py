@@ -376,7 +376,6 @@ def test_pruning_keeps_in_place_ops():
     assert [op.type for op in pruned.global_block().ops] == ["mul", "elementwise_add", "relu"]
 
 
-@pytest.mark.skipif(batch_norm is None, reason="needs minigraph.layers.batch_norm")
 def test_in_place_batch_norm_over_a_fed_variable(tmp_path):
     main, startup = mg.Program(), mg.Program()
     with mg.program_guard(main, startup):

@@ -513,3 +513,27 @@ def test_eager_averages_like_static():
         np.testing.assert_allclose(value(scope, w_name), eager_avg[eager_w], rtol=1e-6, atol=1e-7)
         np.testing.assert_array_equal(value(scope, b_name), static_b)
     np.testing.assert_array_equal(eager_avg[eager_b], trained[eager_b])  # opted out: untouched
+
+
+def test_parameters_of_another_program_are_refused():
+    main, startup, _ = counting_program()
+    other = main.global_block().var("p")
+    with mg.program_guard(mg.Program(), mg.Program()):
+        with pytest.raises(mg.GraphBuildError, match="another program"):
+            ModelAverage(0.5, parameter_list=iter([other]))
+
+
+def test_zero_d_parameter_keeps_its_shape():
+    main, startup = mg.Program(), mg.Program()
+    with mg.program_guard(main, startup):
+        s = mg.create_parameter([], "float32", name="s", default_initializer=mg.initializer.Constant(0.0))
+        mg.optimizer.SGD(1.0).minimize(mg.layers.scale(s, scale=-1.0))
+        ma = ModelAverage(0.5, min_average_window=2, max_average_window=4)
+    exe, scope = mg.Executor(), mg.Scope()
+    exe.run(startup, scope=scope)
+    for _ in range(3):
+        exe.run(main, scope=scope)
+    with ma.apply(exe, scope=scope):
+        got = value(scope, "s")
+        assert got.shape == () and got.item() == 2.0
+    assert value(scope, "s").shape == () and value(scope, "s").item() == 3.0

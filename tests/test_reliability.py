@@ -31,8 +31,13 @@ def test_division_by_zero_is_reported_at_the_dividing_op():
         out = mg.layers.scale(q, 3.0)
     with np.errstate(divide="ignore"):
         with pytest.raises(mg.NonFiniteError) as info:
-            mg.Executor().run(main, feed={"a": np.ones(2), "b": np.array([1.0, 0.0])}, fetch_list=[out],
-                              scope=mg.Scope(), check_nan_inf=True)
+            mg.Executor().run(
+                main,
+                feed={"a": np.ones(2), "b": np.array([1.0, 0.0])},
+                fetch_list=[out],
+                scope=mg.Scope(),
+                check_nan_inf=True,
+            )
     msg = str(info.value)
     assert "elementwise_div(X=a, Y=b)" in msg and "Out='elementwise_div_0.tmp_0'" in msg
     assert "Inf" in msg and "this op produced them" in msg
@@ -86,7 +91,7 @@ def _batches(n=200):
     d = load_digits()
     x = (d.data / 16).astype("float32")
     y = d.target.reshape(-1, 1).astype("int64")
-    return [(x[(i * 16) % 1700:(i * 16) % 1700 + 16], y[(i * 16) % 1700:(i * 16) % 1700 + 16]) for i in range(n)]
+    return [(x[(i * 16) % 1700 : (i * 16) % 1700 + 16], y[(i * 16) % 1700 : (i * 16) % 1700 + 16]) for i in range(n)]
 
 
 def test_two_threads_two_scopes_equal_sequential_runs():

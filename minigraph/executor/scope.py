@@ -91,7 +91,8 @@ class Scope:
         v = self.find_var(name)
         if v is None:
             v = self.var(name)
-        v.value = value
+        # Arithmetic on 0-D arrays yields numpy scalars (np.float32); keep 0-D arrays in the scope.
+        v.value = value if isinstance(value, np.ndarray) else np.asarray(value)
 
 
 _global_scope = Scope()

@@ -101,10 +101,11 @@ def _kernel(
     def count(value: int, like: np.ndarray) -> np.ndarray:
         return np.full(like.shape, value, dtype=like.dtype)
 
+    # np.asarray: arithmetic on 0-D arrays returns numpy scalars, outputs must stay arrays.
     return (
-        s1,
-        s2,
-        s3,
+        np.asarray(s1),
+        np.asarray(s2),
+        np.asarray(s3),
         count(n_acc, num_acc),
         count(old, old_num_acc),
         count(n_upd, num_upd),

@@ -108,6 +108,7 @@ class ModelAverage:
         self.regularization = as_regularizer(regularization, "ModelAverage")
         self._name = name
 
+        parameter_list = list(parameter_list) if parameter_list is not None else None
         self._tracer: Tracer | None = current_tracer()
         if self._tracer is not None:
             if parameter_list is None:
@@ -116,6 +117,12 @@ class ModelAverage:
             startup = None
         else:
             main, startup = default_main_program(), default_startup_program()
+            for p in parameter_list or ():
+                if isinstance(p, Variable) and p.block.program is not main:
+                    raise GraphBuildError(
+                        f"ModelAverage: parameter {p.name!r} belongs to another program than the default main "
+                        f"program; create ModelAverage inside the program_guard that built it"
+                    )
         self._main = main
         self._items = [self._create_accumulators(main, startup, p) for p in self._select(main, parameter_list)]
         self._applied_scopes: weakref.WeakSet[Scope] = weakref.WeakSet()
