@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from minigraph.ir.variable import normalize_dtype, shape_text
+from minigraph.ir.variable import Operators, normalize_dtype, shape_text
 
 
-class EagerVariable:
+class EagerVariable(Operators):
     """A tensor computed now. Quacks like a static Variable (name, shape, dtype,
     stop_gradient) so the same layer builders accept it."""
 
@@ -109,38 +109,11 @@ class EagerVariable:
     def __repr__(self) -> str:
         return f"EagerVariable({self.name} : {self.dtype}{shape_text(self.shape)}, stop_gradient={self.stop_gradient})"
 
-    # --- arithmetic runs ops now ------------------------------------------------------------
+    # --- arithmetic runs ops now (the operators come from ir.variable.Operators) -----------
     def _binary(self, other: Any, op: str, reverse: bool = False) -> EagerVariable:
         from minigraph.dygraph.arithmetic import binary
 
         return binary(self, other, op, reverse)
-
-    def __add__(self, o: Any) -> EagerVariable:
-        return self._binary(o, "add")
-
-    def __radd__(self, o: Any) -> EagerVariable:
-        return self._binary(o, "add", True)
-
-    def __sub__(self, o: Any) -> EagerVariable:
-        return self._binary(o, "sub")
-
-    def __rsub__(self, o: Any) -> EagerVariable:
-        return self._binary(o, "sub", True)
-
-    def __mul__(self, o: Any) -> EagerVariable:
-        return self._binary(o, "mul")
-
-    def __rmul__(self, o: Any) -> EagerVariable:
-        return self._binary(o, "mul", True)
-
-    def __truediv__(self, o: Any) -> EagerVariable:
-        return self._binary(o, "div")
-
-    def __rtruediv__(self, o: Any) -> EagerVariable:
-        return self._binary(o, "div", True)
-
-    def __matmul__(self, o: Any) -> EagerVariable:
-        return self._binary(o, "matmul")
 
     def __neg__(self) -> EagerVariable:
         from minigraph.dygraph.arithmetic import negate

@@ -36,7 +36,47 @@ def shape_text(shape: tuple[int, ...]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
-class Variable:
+class Operators:
+    """`+ - * / @` (and their reflections) in terms of `self._binary(other, op, reverse)`,
+    shared by static Variables (which append ops) and eager variables (which run them)."""
+
+    __slots__ = ()
+
+    def _binary(self, other: Any, op: str, reverse: bool = False) -> Any:
+        raise NotImplementedError
+
+    def __add__(self, o: Any) -> Any:
+        return self._binary(o, "add")
+
+    def __radd__(self, o: Any) -> Any:
+        return self._binary(o, "add", True)
+
+    def __sub__(self, o: Any) -> Any:
+        return self._binary(o, "sub")
+
+    def __rsub__(self, o: Any) -> Any:
+        return self._binary(o, "sub", True)
+
+    def __mul__(self, o: Any) -> Any:
+        return self._binary(o, "mul")
+
+    def __rmul__(self, o: Any) -> Any:
+        return self._binary(o, "mul", True)
+
+    def __truediv__(self, o: Any) -> Any:
+        return self._binary(o, "div")
+
+    def __rtruediv__(self, o: Any) -> Any:
+        return self._binary(o, "div", True)
+
+    def __matmul__(self, o: Any) -> Any:
+        return self._binary(o, "matmul")
+
+    def __rmatmul__(self, o: Any) -> Any:
+        return self._binary(o, "matmul", True)
+
+
+class Variable(Operators):
     """A named value in a block. In static mode it holds no data; the Scope does."""
 
     __slots__ = ("name", "shape", "dtype", "persistable", "stop_gradient", "block", "is_data")
@@ -78,36 +118,6 @@ class Variable:
         from minigraph.ir.arithmetic import binary
 
         return binary(self, other, op, reverse)
-
-    def __add__(self, o: Any) -> Variable:
-        return self._binary(o, "add")
-
-    def __radd__(self, o: Any) -> Variable:
-        return self._binary(o, "add", True)
-
-    def __sub__(self, o: Any) -> Variable:
-        return self._binary(o, "sub")
-
-    def __rsub__(self, o: Any) -> Variable:
-        return self._binary(o, "sub", True)
-
-    def __mul__(self, o: Any) -> Variable:
-        return self._binary(o, "mul")
-
-    def __rmul__(self, o: Any) -> Variable:
-        return self._binary(o, "mul", True)
-
-    def __truediv__(self, o: Any) -> Variable:
-        return self._binary(o, "div")
-
-    def __rtruediv__(self, o: Any) -> Variable:
-        return self._binary(o, "div", True)
-
-    def __matmul__(self, o: Any) -> Variable:
-        return self._binary(o, "matmul")
-
-    def __rmatmul__(self, o: Any) -> Variable:
-        return self._binary(o, "matmul", True)
 
     def __neg__(self) -> Variable:
         from minigraph.ir.arithmetic import negate
