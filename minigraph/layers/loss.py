@@ -33,10 +33,10 @@ def softmax_with_cross_entropy(
     logits: Variable,
     label: Variable,
     soft_label: bool = False,
+    axis: int = -1,
     ignore_index: int = -100,
     numeric_stable_mode: bool = True,
     return_softmax: bool = False,
-    axis: int = -1,
 ) -> Any:
     """Cross entropy of softmax(logits) along `axis`, fused and numerically stable; returns
     the loss (shape of logits with 1 in `axis`), or (loss, softmax) with return_softmax.
