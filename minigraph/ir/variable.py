@@ -29,7 +29,22 @@ def normalize_shape(shape: Any) -> tuple[int, ...]:
         return ()
     if isinstance(shape, (int, np.integer)):
         shape = (shape,)
-    return tuple(-1 if d is None else int(d) for d in shape)
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
+        raise TypeError(f"a shape must be a list of ints, got {shape!r}")
+    return tuple(_dim(d) for d in shape)
+
+
+def _dim(d: Any) -> int:
+    """One dimension: an int >= 0, or -1 / None for "unknown"."""
+    if d is None:
+        return -1
+    if isinstance(d, float) and d.is_integer():
+        d = int(d)
+    if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
+        raise TypeError(f"shape dimensions must be ints (or None/-1 for unknown), got {d!r}")
+    if d < -1:
+        raise ValueError(f"shape dimension {d} is negative; use -1 or None for an unknown size")
+    return int(d)
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
