@@ -215,7 +215,8 @@ def test_traced_program_reproduces_eval_output_and_survives_save_load(tmp_path):
     with mg.scope_guard(scope):
         program, feeds, fetches = mg.io.load_inference_model(str(tmp_path / "model"), exe)
         (again,) = exe.run(program, feed={feeds[0]: x}, fetch_list=fetches)
-    np.testing.assert_array_equal(again, want)
+    # the export folds batch_norm into the conv before it: equal to float rounding
+    np.testing.assert_allclose(again, want, rtol=1e-5, atol=1e-6)
 
 
 def test_state_dict_moves_between_modes():

@@ -10,7 +10,7 @@ import numpy as np
 from minigraph.dygraph.tracer import TapeEntry
 from minigraph.dygraph.variable import EagerVariable
 from minigraph.errors import GraphBuildError
-from minigraph.ops.registry import check_attrs, get_op
+from minigraph.ops.registry import WIRED, check_attrs, get_op
 
 Key = tuple[EagerVariable, int]
 
@@ -88,6 +88,8 @@ class EagerGradContext:
     def emit(self, type: str, attrs: dict[str, Any] | None = None, **slots: Any) -> None:
         opdef = get_op(type)
         attrs = check_attrs(opdef, {k: v for k, v in (attrs or {}).items() if k in opdef.attrs})
+        if opdef.optional_outputs:  # let the kernel skip outputs nobody wants (see ops/registry.py)
+            attrs[WIRED] = tuple(slots.get(s.name) is not None for s in opdef.out_slots)  # type: ignore[attr-defined]
         args = []
         for s in opdef.in_slots:  # type: ignore[attr-defined]
             value = slots.get(s.name)

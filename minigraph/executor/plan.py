@@ -5,6 +5,13 @@ flat list, and computes where each temporary dies so it can be dropped right awa
 is then a tight loop: call, store outputs, free dead values. Kernels never mutate their
 inputs, so a run that fails part-way leaves the scope exactly as it was: persistables are
 written back only after every op has succeeded.
+
+Two things make the loop cheap in memory traffic. Ops with optional outputs are told which
+outputs are wired (attrs[registry.WIRED]), so a kernel can skip gradients nobody reads.
+Dead values that may be large (and the persistable values a run replaces) are handed to a
+`BufferPool` (minigraph/ops/buffers.py), which keeps an array only when nothing else
+references its memory; kernels take their output buffers from it, so repeated runs stop
+allocating. Each concurrent run takes its own pool from `self._pools`.
 """
 
 from __future__ import annotations
@@ -26,9 +33,16 @@ from minigraph.errors import (
 from minigraph.ir.program import Program
 from minigraph.ir.text import op_line
 from minigraph.ir.variable import Variable, shape_text
-from minigraph.ops.registry import get_op
+from minigraph.ops import buffers
+from minigraph.ops.registry import WIRED, get_op
 
-Step = tuple[Callable[[list[Any]], Sequence[Any]], tuple[int, ...], tuple[int, ...]]
+# (kernel call, output slot(s), slots to clear after it, slots to hand to the buffer pool after it)
+Step = tuple[Callable[[list[Any]], Sequence[Any]], "int | tuple[int, ...]", tuple[int, ...], tuple[int, ...]]
+
+
+def _slots(outs: Any) -> int | tuple[int, ...]:
+    t = tuple(outs)
+    return t[0] if len(t) == 1 else t
 
 
 def _make_call(kernel: Callable[..., Any], attrs: dict[str, Any], ins: list[Any]) -> Callable[[list[Any]], Any]:
@@ -119,6 +133,8 @@ class Plan:
                     if block.var(n).persistable:
                         persist_out[n] = index[n]
             attrs = dict(op.attrs)
+            if opdef.optional_outputs:
+                attrs[WIRED] = tuple(bool(op.outputs.get(s.name)) for s in opdef.out_slots)  # type: ignore[attr-defined]
             if attrs.get("seed") == 0 and program.random_seed:
                 # A distinct, reproducible stream per op: equal-shaped parameters must differ.
                 attrs["seed"] = (program.random_seed * 1_000_003 + k + 1) % (2**31 - 1) or 1
@@ -139,13 +155,18 @@ class Plan:
         trash = len(index)
         keep = {n for n, _ in self.persist_out} | set(fetch_names)
         free_after: list[list[int]] = [[] for _ in self.ops]
+        drop_after: list[list[int]] = [[] for _ in self.ops]
         for name, k in last_use.items():
-            if name not in keep and not block.var(name).persistable:
-                free_after[k].append(index[name])
+            v = block.var(name)
+            if name not in keep and not v.persistable:
+                (drop_after if _may_be_big(v) else free_after)[k].append(index[name])
+        # A single output slot is stored as a plain int: the loop skips zip() for it.
         self.steps: list[Step] = [
-            (call, tuple(trash if o < 0 else o for o in outs), tuple(free_after[k]))
+            (call, _slots(trash if o < 0 else o for o in outs), tuple(free_after[k]), tuple(drop_after[k]))
             for k, (call, outs) in enumerate(raw_steps)
         ]
+        # Dead buffers recycled from run to run; one pool per concurrent run.
+        self._pools: list[buffers.BufferPool] = []
         self.index = index
         self.feed_vars = {n: block.var(n) for n in feed_names}
         self.feed_idx = {n: index[n] for n in feed_names}
@@ -216,31 +237,54 @@ class Plan:
             if nan_check is not None and _is_float_array(arr) and not np.isfinite(arr).all():
                 raise NonFiniteError(f"check_nan_inf: feed {name!r} contains NaN or Inf")
             env[self.feed_idx[name]] = arr
+        pools = self._pools
+        pool = pools.pop() if pools else buffers.BufferPool()
+        token = buffers.activate(pool)
+        try:
+            self._loop(env, pool, nan_check)
+            old: list[Any] = [None]
+            for name, i in self.persist_out:
+                old[0] = scope._get_value(name)
+                scope._set_value(name, env[i])
+                pool.release(old, 0)  # the replaced value, unless someone still holds it
+            return [env[i] for i in self.fetch_idx]
+        finally:
+            buffers.deactivate(token)
+            pool.end_run()
+            pools.append(pool)
+
+    def _loop(self, env: list[Any], pool: buffers.BufferPool, nan_check: frozenset[str] | None) -> None:
+        release = pool.release
         k = 0
         try:
             if nan_check is None:
-                for k, (call, outs, free) in enumerate(self.steps):  # noqa: B007  (k names the failing op)
-                    for i, value in zip(outs, call(env)):
-                        env[i] = value
+                for k, (call, outs, free, drop) in enumerate(self.steps):  # noqa: B007  (k names the failing op)
+                    if outs.__class__ is int:
+                        env[outs] = call(env)[0]
+                    else:
+                        for i, value in zip(outs, call(env)):
+                            env[i] = value
                     for i in free:
                         env[i] = None
+                    for i in drop:
+                        release(env, i)
             else:
-                for k, (call, outs, free) in enumerate(self.steps):  # noqa: B007
+                for k, (call, outs, free, drop) in enumerate(self.steps):  # noqa: B007
                     op = self.ops[k]
                     inputs = [(n, env[self.index[n]]) for n in op.input_arg_names]
-                    for i, value in zip(outs, call(env)):
+                    for i, value in zip((outs,) if outs.__class__ is int else outs, call(env)):
                         env[i] = value
                     if op.type not in nan_check:
                         self._check_finite(op, inputs, env)
+                    inputs.clear()
                     for i in free:
                         env[i] = None
+                    for i in drop:
+                        release(env, i)
         except MinigraphError as e:
             raise type(e)(self._where(k) + str(e)) from e
         except Exception as e:
             raise ExecutionError(self._where(k) + f"{type(e).__name__}: {e}") from e
-        for name, i in self.persist_out:
-            scope._set_value(name, env[i])
-        return [env[i] for i in self.fetch_idx]
 
     def _check_finite(self, op: Any, inputs: list[tuple[str, Any]], env: list[Any]) -> None:
         for slot, names in op.outputs.items():
@@ -266,6 +310,18 @@ class Plan:
         op = self.ops[k]
         site = f"\n  built at {op.callsite}" if op.callsite else ""
         return f"op #{k} failed: {op_line(op)}{site}\n  "
+
+
+def _may_be_big(v: Variable) -> bool:
+    """Whether a variable's value may be large enough for the buffer pool (unknown dims count
+    as large)."""
+    if any(d < 0 for d in v.shape):
+        return True
+    try:
+        itemsize = np.dtype(v.dtype).itemsize
+    except TypeError:
+        return False
+    return int(np.prod(v.shape, dtype=np.int64)) * itemsize >= buffers.MIN_BYTES
 
 
 def _is_float_array(value: Any) -> bool:

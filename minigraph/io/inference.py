@@ -11,8 +11,9 @@ model.json), so an interrupted save leaves the previous model intact.
 The exported program is built as Paddle builds it: clone with for_test=True (drops
 backward and optimizer ops, sets `is_test=True` on every op that has it), then prune to the
 ops that compute the targets from the feeds (`minigraph.ir.prune`), keeping only the
-variables those ops use. Further inference passes (e.g. folding batch_norm into the
-preceding conv/fc) belong between the prune and the save, in `_inference_program`.
+variables those ops use. Inference passes run between the prune and the save, in
+`_inference_program`: folding test-mode batch_norm into the preceding conv/fc
+(`minigraph.ir.fold`, on by default, `fold_batch_norm=False` turns it off).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from minigraph.io.atomic import write_files
 from minigraph.io.files import check_header, dump_json, read_json
 from minigraph.io.persistables import persistable_vars, scope_values
 from minigraph.io.tensors import TensorSetWriter, load_tensors, parse_manifest
+from minigraph.ir.fold import fold_batch_norm as _fold_batch_norm
 from minigraph.ir.framework import default_main_program
 from minigraph.ir.program import Program
 from minigraph.ir.prune import prune
@@ -61,10 +63,20 @@ def _names(items: Any, what: str, program: Program) -> list[str]:
     return names
 
 
-def _inference_program(program: Program, feeds: list[str], targets: list[str]) -> tuple[Program, list[str]]:
-    """The test-mode program pruned to `targets`, and the persistables it reads from the scope."""
+def _inference_program(
+    program: Program, feeds: list[str], targets: list[str], scope: Scope | None = None
+) -> tuple[Program, list[str]]:
+    """The test-mode program pruned to `targets`, and the persistables it reads from the scope.
+    With a `scope`, batch_norm is folded into the conv/fc before it (minigraph.ir.fold),
+    the folded weights going to that scope."""
     result = prune(program.clone(for_test=True), feeds, targets)
-    return result.program, result.external_persistables
+    pruned, external = result.program, result.external_persistables
+    if scope is None:
+        return pruned, external
+    folded = _fold_batch_norm(pruned, scope, keep=feeds + targets)
+    block, before = folded.global_block(), pruned.global_block()
+    added = [v.name for v in persistable_vars(folded) if not before.has_var(v.name)]
+    return folded, [n for n in external if block.has_var(n)] + added
 
 
 def save_inference_model(
@@ -74,11 +86,17 @@ def save_inference_model(
     executor: Any,
     main_program: Program | None = None,
     scope: Scope | None = None,
+    fold_batch_norm: bool = True,
 ) -> list[str]:
     """Export the part of `main_program` that computes `target_vars` from `feeded_var_names`,
     in test mode, with the values of the persistables it uses (taken from `scope`, default
     the global scope). Returns the fetch names. `executor` is accepted for Paddle
     compatibility.
+
+    By default each test-mode batch_norm that follows a conv2d or fc is folded into that
+    op's weights (minigraph.ir.fold: same outputs to float rounding, one op less);
+    `fold_batch_norm=False` exports the program unchanged. The folded weights are
+    computed from `scope` but not stored in it.
 
     Raises FeedError when a target needs a data variable that is not fed (naming it) or a
     feed is not used by the targets, FetchError for an unknown target, and
@@ -93,8 +111,10 @@ def save_inference_model(
     dirname = os.fspath(dirname)
     feeds = _names(feeded_var_names, "feeded_var_names", program)
     targets = _names(target_vars, "target_vars", program)
-    infer_program, external = _inference_program(program, feeds, targets)
-    values, uninitialized = scope_values(scope, persistable_vars(infer_program))
+    # Folded weights go to a child scope: the caller's scope gains nothing.
+    work_scope = Scope(parent=scope) if fold_batch_norm else None
+    infer_program, external = _inference_program(program, feeds, targets, work_scope)
+    values, uninitialized = scope_values(work_scope or scope, persistable_vars(infer_program))
     missing = [n for n in external if n not in values]
     if missing:
         raise UninitializedVariableError(

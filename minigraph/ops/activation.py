@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from minigraph.ops.buffers import MIN_BYTES, empty, scrap
 from minigraph.ops.common import NO_SECOND_ORDER, norm_axis, require_float, same_as
 from minigraph.ops.registry import OpDef, register
 
@@ -84,9 +85,25 @@ def _c(value: float, like: np.ndarray) -> np.ndarray:
 
 # --- elementwise ------------------------------------------------------------------------
 
+
 # NOTE: relu'(0) is taken as 0 (the gradient flows only where the output is positive), as in
 # Paddle; reading Out rather than X gives the same mask because relu(x) > 0 iff x > 0.
-_register_unary("relu", lambda a, x: np.maximum(x, _c(0, x)), lambda a, out, d: d * (out > 0), "Out")
+def _relu(a: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    if x.nbytes < MIN_BYTES:
+        return np.maximum(x, _c(0, x))
+    return np.maximum(x, _c(0, x), out=empty(x.shape, x.dtype))
+
+
+def _relu_grad(a: dict[str, Any], out: np.ndarray, d: np.ndarray) -> np.ndarray:
+    if d.nbytes < MIN_BYTES:
+        return d * (out > 0)
+    positive = np.greater(out, 0, out=empty(out.shape, np.bool_))
+    dx = np.multiply(d, positive, out=empty(d.shape, d.dtype))
+    scrap(positive)
+    return dx
+
+
+_register_unary("relu", _relu, _relu_grad, "Out")
 
 
 def _sigmoid(a: dict[str, Any], x: np.ndarray) -> np.ndarray:

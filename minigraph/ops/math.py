@@ -9,6 +9,7 @@ import numpy as np
 
 from minigraph.errors import GraphBuildError
 from minigraph.ir.variable import normalize_dtype, shape_text
+from minigraph.ops.buffers import MIN_BYTES, empty
 from minigraph.ops.common import (
     NO_SECOND_ORDER,
     align,
@@ -19,7 +20,7 @@ from minigraph.ops.common import (
     same_as,
     unbroadcast,
 )
-from minigraph.ops.registry import OpDef, register
+from minigraph.ops.registry import OpDef, register, wired
 
 # --- elementwise binaries -------------------------------------------------------------
 
@@ -37,51 +38,58 @@ def _binary_grad_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, 
 
 
 def _grad_pair(
-    dx: np.ndarray, dy: np.ndarray, x: np.ndarray, y: np.ndarray, axis: int
-) -> tuple[np.ndarray, np.ndarray]:
-    ya = align(y, x.ndim, axis)
-    return unbroadcast(dx, x.shape).astype(x.dtype, copy=False), unbroadcast(dy, ya.shape).reshape(y.shape).astype(
-        y.dtype, copy=False
-    )
+    a: dict[str, Any], dx: Any, dy: Any, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Sum each (lazily computed) full-shape gradient down to its input's shape; an unwired
+    output (see registry.WIRED) is neither computed nor reduced."""
+    gx = gy = None
+    if wired(a, 0):
+        gx = unbroadcast(dx(), x.shape).astype(x.dtype, copy=False)
+    if wired(a, 1):
+        ya = align(y, x.ndim, a["axis"])
+        gy = unbroadcast(dy(), ya.shape).reshape(y.shape).astype(y.dtype, copy=False)
+    return gx, gy
 
 
-def _d_add(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:
-    return _grad_pair(d, d, x, y, a["axis"])
+def _d_add(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray | None, ...]:
+    return _grad_pair(a, lambda: d, lambda: d, x, y)
 
 
-def _d_sub(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:
-    return _grad_pair(d, -d, x, y, a["axis"])
+def _d_sub(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray | None, ...]:
+    return _grad_pair(a, lambda: d, lambda: -d, x, y)
 
 
-def _d_mul(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:
+def _d_mul(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray | None, ...]:
     ya = align(y, x.ndim, a["axis"])
-    return _grad_pair(d * ya, d * x, x, y, a["axis"])
+    return _grad_pair(a, lambda: d * ya, lambda: d * x, x, y)
 
 
-def _d_div(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:
+def _d_div(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray | None, ...]:
     ya = align(y, x.ndim, a["axis"])
-    dx = d / ya
-    return _grad_pair(dx, -dx * x / ya, x, y, a["axis"])
+    return _grad_pair(a, lambda: d / ya, lambda: -(d / ya) * x / ya, x, y)
 
 
-def _d_max(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:
+def _d_max(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray | None, ...]:
     # NOTE: ties send the gradient to X, as Paddle does.
     ya = align(y, x.ndim, a["axis"])
     take_x = x >= ya
-    return _grad_pair(d * take_x, d * ~take_x, x, y, a["axis"])
+    return _grad_pair(a, lambda: d * take_x, lambda: d * ~take_x, x, y)
 
 
-def _d_min(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:
+def _d_min(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray | None, ...]:
     ya = align(y, x.ndim, a["axis"])
     take_x = x <= ya
-    return _grad_pair(d * take_x, d * ~take_x, x, y, a["axis"])
+    return _grad_pair(a, lambda: d * take_x, lambda: d * ~take_x, x, y)
 
 
 def _register_binary(name: str, fn: Any, dfn: Any) -> None:
     op = f"elementwise_{name}"
 
     def kernel(a: dict[str, Any], x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray]:
-        return (fn(x, align(y, x.ndim, a["axis"])),)
+        yy = y if a["axis"] == -1 else align(y, x.ndim, a["axis"])
+        if x.nbytes < MIN_BYTES or x.dtype.kind != "f" or y.dtype != x.dtype:
+            return (fn(x, yy),)
+        return (fn(x, yy, out=empty(np.broadcast_shapes(x.shape, yy.shape), x.dtype)),)
 
     def grad(g: Any) -> None:
         g.emit(
@@ -162,17 +170,24 @@ def _mul_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
     return {"Out": (tuple(x.shape[:kx]) + tuple(y.shape[ky:]), x.dtype)}
 
 
+def _mm(x2: np.ndarray, y2: np.ndarray) -> np.ndarray:
+    """A 2-D matrix product into a recycled buffer."""
+    return np.matmul(x2, y2, out=empty((x2.shape[0], y2.shape[1]), np.result_type(x2, y2)))
+
+
 def _mul(a: dict[str, Any], x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray]:
     kx, ky = a["x_num_col_dims"], a["y_num_col_dims"]
-    out = x.reshape(_flat2(x.shape, kx)) @ y.reshape(_flat2(y.shape, ky))
+    out = _mm(x.reshape(_flat2(x.shape, kx)), y.reshape(_flat2(y.shape, ky)))
     return (out.reshape(x.shape[:kx] + y.shape[ky:]),)
 
 
-def _mul_grad(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:
+def _mul_grad(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray | None, ...]:
     kx, ky = a["x_num_col_dims"], a["y_num_col_dims"]
     x2, y2 = x.reshape(_flat2(x.shape, kx)), y.reshape(_flat2(y.shape, ky))
     d2 = d.reshape(x2.shape[0], y2.shape[1])
-    return (d2 @ y2.T).reshape(x.shape), (x2.T @ d2).reshape(y.shape)
+    dx = _mm(d2, y2.T).reshape(x.shape) if wired(a, 0) else None
+    dy = _mm(x2.T, d2).reshape(y.shape) if wired(a, 1) else None
+    return dx, dy
 
 
 register(
@@ -243,13 +258,24 @@ def _mt(a: np.ndarray) -> np.ndarray:
 def _matmul(a: dict[str, Any], x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray]:
     xx = _mt(x) if a["transpose_X"] and x.ndim > 1 else x
     yy = _mt(y) if a["transpose_Y"] and y.ndim > 1 else y
-    out = np.matmul(xx, yy)
+    out = _mm(xx, yy) if xx.ndim == 2 and yy.ndim == 2 else np.matmul(xx, yy)
     if a["alpha"] != 1.0:
         out = out * np.asarray(a["alpha"], out.dtype)
     return (out,)
 
 
-def _matmul_grad(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:
+def _matmul_grad(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray | None, ...]:
+    if x.ndim == 2 and y.ndim == 2:  # the common case (fc): straight BLAS, unwired outputs skipped
+        if a["alpha"] != 1.0:
+            d = d * np.asarray(a["alpha"], d.dtype)
+        tx, ty = a["transpose_X"], a["transpose_Y"]
+        dx = dy = None
+        # out = X' @ Y' with X' = X.T if tx else X (same for Y): dX' = d @ Y'.T, dY' = X'.T @ d
+        if wired(a, 0):
+            dx = _mm(y.T if ty else y, d.T) if tx else _mm(d, y if ty else y.T)
+        if wired(a, 1):
+            dy = _mm(d.T, x.T if tx else x) if ty else _mm(x if tx else x.T, d)
+        return dx, dy
     # Work on at-least-2-D views, then sum away broadcast batch dims.
     x2 = x.reshape(1, -1) if x.ndim == 1 else x
     y2 = y.reshape(-1, 1) if y.ndim == 1 else y
@@ -262,12 +288,13 @@ def _matmul_grad(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray)
         d2 = d2 * np.asarray(a["alpha"], d2.dtype)
     tx, ty = a["transpose_X"] and x.ndim > 1, a["transpose_Y"] and y.ndim > 1
     xe, ye = (_mt(x2) if tx else x2), (_mt(y2) if ty else y2)
-    dxe = np.matmul(d2, _mt(ye))
-    dye = np.matmul(_mt(xe), d2)
-    dx = _mt(dxe) if tx else dxe
-    dy = _mt(dye) if ty else dye
-    dx = unbroadcast(dx, x2.shape).reshape(x.shape)
-    dy = unbroadcast(dy, y2.shape).reshape(y.shape)
+    dx = dy = None
+    if wired(a, 0):
+        dxe = np.matmul(d2, _mt(ye))
+        dx = unbroadcast(_mt(dxe) if tx else dxe, x2.shape).reshape(x.shape)
+    if wired(a, 1):
+        dye = np.matmul(_mt(xe), d2)
+        dy = unbroadcast(_mt(dye) if ty else dye, y2.shape).reshape(y.shape)
     return dx, dy
 
 
@@ -321,7 +348,11 @@ def _sum_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _sum(a: dict[str, Any], xs: list[np.ndarray]) -> tuple[np.ndarray]:
-    out = xs[0] + xs[1] if len(xs) > 1 else xs[0].copy()
+    out = empty(xs[0].shape, xs[0].dtype)
+    if len(xs) > 1:
+        np.add(xs[0], xs[1], out=out)
+    else:
+        np.copyto(out, xs[0])
     for x in xs[2:]:
         out += x
     return (out,)

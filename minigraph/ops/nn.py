@@ -23,8 +23,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from minigraph.errors import GraphBuildError, OpTypeError
 from minigraph.ir.variable import shape_text
+from minigraph.ops.buffers import empty, scrap, zeros
 from minigraph.ops.common import NO_SECOND_ORDER, grad_slots, like_inputs, require_float, simple_grad
-from minigraph.ops.registry import OpDef, register
+from minigraph.ops.registry import OpDef, register, wired
 
 LAYOUTS = ("NCHW", "NHWC")
 PADDING_ALGORITHMS = ("EXPLICIT", "SAME", "VALID")
@@ -160,7 +161,8 @@ def _pad(x: np.ndarray, axes: tuple[int, int], g: Geometry, value: float) -> np.
     shape = _padded_shape(x.shape, axes, g)
     if shape == x.shape:
         return np.ascontiguousarray(x)
-    out = np.full(shape, value, dtype=x.dtype)
+    out = empty(shape, x.dtype)
+    out.fill(value)
     t, left = g.pads[0], g.pads[2]
     out[_index(x.ndim, axes, slice(t, t + x.shape[axes[0]]), slice(left, left + x.shape[axes[1]]))] = x
     return out
@@ -224,14 +226,108 @@ def _conv2d_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
     return {"Output": (shape, x.dtype)}
 
 
-def _im2col(attrs: dict[str, Any], x: np.ndarray, w_shape: tuple[int, ...]) -> tuple[np.ndarray, Geometry]:
-    """Rows of input patches per group, [groups, N*OH*OW, kh*kw*C/groups], columns ordered
-    (kh, kw, channel). The input is first padded into a contiguous NHWC buffer, so the one
-    copy out of the window view reads whole channel runs (several times faster than copying
-    windows of an NCHW array)."""
-    fmt, groups = attrs["data_format"], attrs["groups"]
+def _clip(offset: int, stride: int, n_in: int, n_out: int) -> tuple[int, int, int] | None:
+    """For one kernel offset along one axis: the output positions o in [lo, hi) whose input
+    position o*stride + offset lies inside [0, n_in), and the first such input position."""
+    lo = max(0, -(offset // stride))
+    hi = min(n_out, (n_in - 1 - offset) // stride + 1)
+    return (lo, hi, lo * stride + offset) if hi > lo else None
+
+
+def _add_patches(dx: np.ndarray, patches: np.ndarray, g: Geometry, axes: tuple[int, int]) -> None:
+    """col2im: for each kernel offset (i, j), add `patches[i, j]` (shaped like the output
+    along `axes`) into `dx` at the input positions it was read from, clipping whatever fell
+    in the padding. kh*kw strided slice-adds, no padded buffer and no crop copy."""
+    (sh, sw), (oh, ow) = g.strides, g.out
+    h, w = dx.shape[axes[0]], dx.shape[axes[1]]
+    for i in range(g.kernel[0]):
+        rows = _clip(i * g.dilations[0] - g.pads[0], sh, h, oh)
+        if rows is None:
+            continue
+        for j in range(g.kernel[1]):
+            cols = _clip(j * g.dilations[1] - g.pads[2], sw, w, ow)
+            if cols is None:
+                continue
+            (r0, r1, hr), (c0, c1, hc) = rows, cols
+            src = patches[i, j][_index(patches.ndim - 2, axes, slice(r0, r1), slice(c0, c1))]
+            dst = _index(
+                dx.ndim, axes, slice(hr, hr + sh * (r1 - r0 - 1) + 1, sh), slice(hc, hc + sw * (c1 - c0 - 1) + 1, sw)
+            )
+            dx[dst] += src
+
+
+# NCHW convolution: patches in "channel-first" order, [N, groups, C/groups*kh*kw, OH*OW]
+# (rows ordered (channel, kh, kw) as the filter's [O, C/groups, kh, kw] flattens, columns
+# the output pixels), so forward is one broadcast matmul filter @ patches that lands
+# directly in NCHW order, with no transpose of the output; the patch copy reads runs of OW
+# contiguous values.
+
+
+def _im2col_nchw(attrs: dict[str, Any], x: np.ndarray, w_shape: tuple[int, ...]) -> tuple[np.ndarray, Geometry]:
+    groups = attrs["groups"]
     g = _conv_geometry(attrs, x.shape, w_shape)
-    xp = _pad(x if fmt == "NHWC" else x.transpose(0, 2, 3, 1), (1, 2), g, 0.0)
+    xp = _pad(x, (2, 3), g, 0.0)
+    (sh, sw), (dh, dw), (oh, ow), (kh, kw) = g.strides, g.dilations, g.out, g.kernel
+    eff = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    v = sliding_window_view(xp, eff, axis=(2, 3))  # [N, C, H', W', eff_h, eff_w], no copy
+    v = v[:, :, : sh * (oh - 1) + 1 : sh, : sw * (ow - 1) + 1 : sw, ::dh, ::dw]
+    n, c = x.shape[:2]
+    cols = empty((n, c, kh, kw, oh, ow), x.dtype)
+    np.copyto(cols, v.transpose(0, 1, 4, 5, 2, 3))
+    del v
+    if xp is not x:
+        scrap(xp)
+    return cols.reshape(n, groups, (c // groups) * kh * kw, oh * ow), g
+
+
+def _conv2d_nchw(a: dict[str, Any], x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    cols, g = _im2col_nchw(a, x, w.shape)
+    n, groups, kg, p = cols.shape
+    o = w.shape[0]
+    out = empty((n, groups, o // groups, p), x.dtype)
+    np.matmul(w.reshape(groups, o // groups, kg), cols, out=out)
+    scrap(cols)
+    return out.reshape(n, o, *g.out)
+
+
+def _conv2d_grad_nchw(
+    a: dict[str, Any], x: np.ndarray, w: np.ndarray, dout: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    groups = a["groups"]
+    n, o = dout.shape[:2]
+    d = dout.reshape(n, groups, o // groups, -1)
+    wg = w.reshape(groups, o // groups, -1)
+    dw = None
+    if wired(a, 1):
+        cols, g = _im2col_nchw(a, x, w.shape)
+        # per-sample partial products summed over the batch: BLAS reads both operands in
+        # place (no transposed copies), and the [N, O, K] partials are small.
+        dw = np.matmul(d, cols.transpose(0, 1, 3, 2)).sum(axis=0, dtype=w.dtype).reshape(w.shape)
+        scrap(cols)
+    dx = None
+    if wired(a, 0):
+        g = _conv_geometry(a, x.shape, w.shape)
+        kh, kw = g.kernel
+        dcols = empty((n, groups, wg.shape[2], d.shape[3]), x.dtype)
+        np.matmul(wg.transpose(0, 2, 1), d, out=dcols)
+        # [N, C, kh, kw, OH, OW] -> [kh, kw, N, C, OH, OW]: one patch per kernel offset
+        patches = dcols.reshape(n, x.shape[1], kh, kw, *g.out).transpose(2, 3, 0, 1, 4, 5)
+        dx = zeros(x.shape, x.dtype)
+        _add_patches(dx, patches, g, (2, 3))
+        del patches
+        scrap(dcols)
+    return dx, dw
+
+
+# NHWC convolution: patches [groups, N*OH*OW, kh*kw*C/groups], columns ordered (kh, kw,
+# channel); the input is padded into a contiguous NHWC buffer so the one copy out of the
+# window view reads whole channel runs.
+
+
+def _im2col(attrs: dict[str, Any], x: np.ndarray, w_shape: tuple[int, ...]) -> tuple[np.ndarray, Geometry]:
+    groups = attrs["groups"]
+    g = _conv_geometry(attrs, x.shape, w_shape)
+    xp = _pad(x, (1, 2), g, 0.0)
     (sh, sw), (dh, dw), (oh, ow) = g.strides, g.dilations, g.out
     eff = (dh * (g.kernel[0] - 1) + 1, dw * (g.kernel[1] - 1) + 1)
     v = sliding_window_view(xp, eff, axis=(1, 2))  # [N, H', W', C, eff_h, eff_w], no copy
@@ -247,46 +343,39 @@ def _filter_rows(w: np.ndarray, groups: int) -> np.ndarray:
     return w.transpose(0, 2, 3, 1).reshape(groups, o // groups, -1)
 
 
-def _rows_to_image(rows: np.ndarray, n: int, g: Geometry, fmt: str) -> np.ndarray:
-    """[groups, N*OH*OW, O/groups] -> [N, O, OH, OW] (NCHW) or [N, OH, OW, O] (NHWC)."""
-    groups, _, og = rows.shape
-    r = rows.reshape(groups, n, g.out[0], g.out[1], og)
-    if fmt == "NCHW":
-        return np.ascontiguousarray(r.transpose(1, 0, 4, 2, 3).reshape(n, groups * og, *g.out))
-    return np.ascontiguousarray(r.transpose(1, 2, 3, 0, 4).reshape(n, *g.out, groups * og))
-
-
-def _image_to_rows(img: np.ndarray, groups: int, fmt: str) -> np.ndarray:
-    if fmt == "NCHW":
-        n, o, oh, ow = img.shape
-        return img.reshape(n, groups, o // groups, oh, ow).transpose(1, 0, 3, 4, 2).reshape(groups, -1, o // groups)
-    n, oh, ow, o = img.shape
-    return img.reshape(n, oh, ow, groups, o // groups).transpose(3, 0, 1, 2, 4).reshape(groups, -1, o // groups)
-
-
 def _conv2d(a: dict[str, Any], x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray]:
+    if a["data_format"] == "NCHW":
+        return (_conv2d_nchw(a, x, w),)
     cols, g = _im2col(a, x, w.shape)
     out = np.matmul(cols, _filter_rows(w, a["groups"]).transpose(0, 2, 1))  # [groups, M, O/groups]
-    return (_rows_to_image(out, x.shape[0], g, a["data_format"]),)
+    groups, _, og = out.shape
+    r = out.reshape(groups, x.shape[0], g.out[0], g.out[1], og)
+    return (np.ascontiguousarray(r.transpose(1, 2, 3, 0, 4).reshape(x.shape[0], *g.out, groups * og)),)
 
 
-def _conv2d_grad(a: dict[str, Any], x: np.ndarray, w: np.ndarray, dout: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    fmt, groups = a["data_format"], a["groups"]
+def _conv2d_grad(
+    a: dict[str, Any], x: np.ndarray, w: np.ndarray, dout: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if a["data_format"] == "NCHW":
+        return _conv2d_grad_nchw(a, x, w, np.ascontiguousarray(dout))
+    groups = a["groups"]
     cols, g = _im2col(a, x, w.shape)
-    d = _image_to_rows(dout, groups, fmt)  # [groups, M, O/groups]
-    o, cg, kh, kw = w.shape
-    dw = np.matmul(d.transpose(0, 2, 1), cols).reshape(o, kh, kw, cg).transpose(0, 3, 1, 2)
-    dcols = np.matmul(d, _filter_rows(w, groups))  # [groups, M, kh*kw*C/groups]
-    # col2im: add each kernel offset's patch back into a padded NHWC buffer.
-    n, (h, wd) = x.shape[0], _spatial(x.shape, fmt)
-    patches = dcols.reshape(groups, n, g.out[0], g.out[1], kh, kw, cg).transpose(4, 5, 1, 2, 3, 0, 6)
-    dxp = np.zeros(_padded_shape((n, h, wd, groups, cg), (1, 2), g), dtype=x.dtype)
-    for k, idx in enumerate(_offsets(g, dxp.ndim, (1, 2))):
-        dxp[idx] += patches[k // kw, k % kw]
-    dx = _crop(dxp, (1, 2), g, (h, wd)).reshape(n, h, wd, groups * cg)
-    if fmt == "NCHW":
-        dx = dx.transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(dx), np.ascontiguousarray(dw, dtype=w.dtype)
+    n, oh, ow, o = dout.shape
+    d = dout.reshape(n, oh, ow, groups, o // groups).transpose(3, 0, 1, 2, 4).reshape(groups, -1, o // groups)
+    _, cg, kh, kw = w.shape
+    dw = None
+    if wired(a, 1):
+        dw = np.matmul(d.transpose(0, 2, 1), cols).reshape(o, kh, kw, cg).transpose(0, 3, 1, 2)
+        dw = np.ascontiguousarray(dw, dtype=w.dtype)
+    dx = None
+    if wired(a, 0):
+        dcols = np.matmul(d, _filter_rows(w, groups))  # [groups, M, kh*kw*C/groups]
+        patches = dcols.reshape(groups, n, oh, ow, kh, kw, cg).transpose(4, 5, 1, 2, 3, 0, 6)
+        h, wd = x.shape[1:3]
+        dx5 = zeros((n, h, wd, groups, cg), x.dtype)
+        _add_patches(dx5, patches, g, (1, 2))
+        dx = dx5.reshape(x.shape)
+    return dx, dw
 
 
 register(
@@ -382,7 +471,9 @@ def _pool2d(a: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray]:
     # One vectorised op per kernel offset over strided slices: much faster in numpy than
     # reducing over the two small trailing axes of a window view.
     offsets = _offsets(g, x.ndim, axes)
-    out = xp[next(offsets)].copy()
+    first = xp[next(offsets)]
+    out = empty(first.shape, x.dtype)
+    np.copyto(out, first)
     for idx in offsets:
         (np.maximum if is_max else np.add)(out, xp[idx], out=out)
     if not is_max:
@@ -390,12 +481,20 @@ def _pool2d(a: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray]:
     return (out,)
 
 
+def _tiles(g: Geometry, hw: tuple[int, int]) -> bool:
+    """Whether the windows tile the input exactly: each element in exactly one window."""
+    k, o = g.kernel, g.out
+    return g.strides == k and not any(g.pads) and hw == (o[0] * k[0], o[1] * k[1])
+
+
 def _pool2d_grad(a: dict[str, Any], x: np.ndarray, out: np.ndarray, dout: np.ndarray) -> tuple[np.ndarray]:
     g, axes = _pool_geometry(a, x.shape), spatial_axes(a["data_format"])
     is_max = a["pooling_type"] == "max"
     if a["global_pooling"]:
         return (_global_pool_grad(x, dout, axes, is_max),)
-    dxp = np.zeros(_padded_shape(x.shape, axes, g), dtype=x.dtype)
+    if _tiles(g, _spatial(x.shape, a["data_format"])):
+        return (_tiled_pool_grad(x, out, dout, g, axes, is_max),)
+    dxp = zeros(_padded_shape(x.shape, axes, g), x.dtype)
     if is_max:
         # NOTE: on ties the whole gradient goes to the first maximum in row-major window
         # order, as in Paddle's kernel (it stops at the first element equal to Out).
@@ -410,6 +509,33 @@ def _pool2d_grad(a: dict[str, Any], x: np.ndarray, out: np.ndarray, dout: np.nda
         for idx in _offsets(g, x.ndim, axes):
             dxp[idx] += share
     return (np.ascontiguousarray(_crop(dxp, axes, g, _spatial(x.shape, a["data_format"]))),)
+
+
+def _tiled_pool_grad(
+    x: np.ndarray, out: np.ndarray, dout: np.ndarray, g: Geometry, axes: tuple[int, int], is_max: bool
+) -> np.ndarray:
+    """Each input element lies in exactly one window (stride == kernel, no padding), so
+    every kernel offset's slice of dX is written once: no zero fill, no accumulation."""
+    dx = empty(x.shape, x.dtype)
+    if not is_max:
+        share = dout / dout.dtype.type(g.kernel[0] * g.kernel[1])
+        for idx in _offsets(g, x.ndim, axes):
+            dx[idx] = share
+        return dx
+    # first maximum in row-major window order wins ties, as in the general path
+    taken = empty(out.shape, np.bool_)
+    hit = empty(out.shape, np.bool_)
+    for k, idx in enumerate(_offsets(g, x.ndim, axes)):
+        np.equal(x[idx], out, out=hit)
+        if k == 0:
+            np.copyto(taken, hit)
+        else:
+            np.greater(hit, taken, out=hit)  # hit and not taken
+            taken |= hit
+        np.multiply(dout, hit, out=dx[idx])
+    scrap(hit)
+    scrap(taken)
+    return dx
 
 
 def _global_pool_grad(x: np.ndarray, dout: np.ndarray, axes: tuple[int, int], is_max: bool) -> np.ndarray:

@@ -22,6 +22,7 @@ Differences from Paddle 3.3.1, on purpose:
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import Any
@@ -30,8 +31,9 @@ import numpy as np
 
 from minigraph.errors import GraphBuildError, OpTypeError
 from minigraph.ir.variable import shape_text
+from minigraph.ops.buffers import empty, scrap
 from minigraph.ops.common import NO_SECOND_ORDER, grad_slots, like_inputs
-from minigraph.ops.registry import OpDef, register
+from minigraph.ops.registry import OpDef, register, wired
 
 LAYOUTS = ("NCHW", "NHWC")
 BN_DTYPES = ("float32", "float64")
@@ -147,12 +149,46 @@ def _infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
     return {"Y": (x.shape, x.dtype), "MeanOut": stat, "VarianceOut": stat, "SavedMean": stat, "SavedVariance": stat}
 
 
-def _layout(x: np.ndarray, attrs: dict[str, Any]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(axes to reduce over, shape that broadcasts a per-channel vector against x)."""
-    axis = channel_axis(x.ndim, attrs["data_layout"])
-    bshape = [1] * x.ndim
-    bshape[axis] = x.shape[axis]
-    return tuple(i for i in range(x.ndim) if i != axis), tuple(bshape)
+# --- per-channel reductions on BLAS -------------------------------------------------------
+# x is viewed as [A, C, B] (A: the axes before the channel axis, B: those after it), so
+# NCHW is [N, C, H*W] and NHWC or [N, C] is [M, C, 1]. Sums and dot products per channel
+# then run as matrix-vector products (one pass over memory, at memory speed) instead of
+# numpy's strided reductions over axes (0, 2, 3), which are several times slower.
+
+
+@functools.lru_cache(maxsize=32)
+def _ones(n: int, dtype: np.dtype[Any]) -> np.ndarray:
+    v = np.ones(n, dtype)
+    v.flags.writeable = False
+    return v
+
+
+def _as3(x: np.ndarray, axis: int) -> np.ndarray:
+    a = math.prod(x.shape[:axis])
+    return np.ascontiguousarray(x).reshape(a, x.shape[axis], -1)
+
+
+def _csum(x3: np.ndarray) -> np.ndarray:
+    """Per-channel sum of an [A, C, B] array."""
+    a, c, b = x3.shape
+    if b == 1:
+        return _ones(a, x3.dtype) @ x3.reshape(a, c)
+    rows = x3.reshape(a * c, b) @ _ones(b, x3.dtype)
+    return _ones(a, x3.dtype) @ rows.reshape(a, c)
+
+
+def _cdot(u3: np.ndarray, v3: np.ndarray) -> np.ndarray:
+    """Per-channel sum of u*v for two [A, C, B] arrays, without forming u*v."""
+    a, c, b = u3.shape
+    if b == 1:
+        return np.einsum("ac,ac->c", u3.reshape(a, c), v3.reshape(a, c))
+    rows = np.matmul(u3.reshape(a * c, 1, b), v3.reshape(a * c, b, 1))  # one dot product per row
+    return _ones(a, u3.dtype) @ rows.reshape(a, c)
+
+
+def _col(v: np.ndarray) -> np.ndarray:
+    """A per-channel vector shaped to broadcast against an [A, C, B] array."""
+    return v.reshape(1, -1, 1)
 
 
 def _kernel(
@@ -160,8 +196,8 @@ def _kernel(
 ) -> tuple[np.ndarray, ...]:
     dt = x.dtype
     eps = dt.type(attrs["epsilon"])
-    axes, bshape = _layout(x, attrs)
-    channels = x.shape[channel_axis(x.ndim, attrs["data_layout"])]
+    axis = channel_axis(x.ndim, attrs["data_layout"])
+    channels = x.shape[axis]
     if any(p.shape != (channels,) for p in (scale, bias, mean, var)):
         # only reachable when X's channel dimension was unknown at build time
         raise ValueError(
@@ -169,14 +205,18 @@ def _kernel(
             f"data_layout={attrs['data_layout']!r}, but Scale/Bias/Mean/Variance have shapes "
             f"{', '.join(shape_text(p.shape) for p in (scale, bias, mean, var))}"
         )
+    x3 = _as3(x, axis)
+    y = empty(x.shape, dt)
+    y3 = y.reshape(x3.shape)
     if uses_batch_stats(attrs):
-        m = math.prod(x.shape[i] for i in axes)
+        m = x.size // channels
         if m < 2:
             raise ValueError(_degenerate_message(x.shape, m))
-        mu = x.mean(axis=axes, dtype=dt)
-        centred = x - mu.reshape(bshape)
-        # Two-pass biased variance: never E[x^2] - E[x]^2, which cancels and can go negative.
-        batch_var = np.mean(np.square(centred), axis=axes, dtype=dt)
+        mu = (_csum(x3) / dt.type(m)).astype(dt, copy=False)
+        np.subtract(x3, _col(mu), out=y3)
+        # Two-pass biased variance from the centred values: never E[x^2] - E[x]^2, which
+        # cancels and can go negative.
+        batch_var = (_cdot(y3, y3) / dt.type(m)).astype(dt, copy=False)
         inv_std = (1.0 / np.sqrt(batch_var + eps)).astype(dt, copy=False)
         if updates_running_stats(attrs):
             mom = attrs["momentum"]
@@ -187,15 +227,14 @@ def _kernel(
         saved_mean = mu
     else:
         inv_std = (1.0 / np.sqrt(var + eps)).astype(dt, copy=False)
-        centred = x - mean.reshape(bshape)
+        np.subtract(x3, _col(mean), out=y3)
         mean_out, var_out = mean, var  # normalising with them leaves them unchanged
         saved_mean = mean.copy()
     # NOTE: Paddle evaluates x*(inv_std*scale) + (bias - mu*inv_std*scale); scaling the
     # centred values we already hold is as cheap and avoids cancellation when |mu| >> std.
     # The two agree to an ulp or so.
-    y = centred
-    y *= (inv_std * scale).reshape(bshape)
-    y += bias.reshape(bshape)
+    np.multiply(y3, _col(inv_std * scale), out=y3)
+    np.add(y3, _col(bias), out=y3)
     return y, mean_out, var_out, saved_mean, inv_std
 
 
@@ -230,25 +269,36 @@ def _grad_kernel(
     saved_mean: np.ndarray,
     saved_inv_std: np.ndarray,
     dy: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     dt = x.dtype
-    axes, bshape = _layout(x, attrs)
-    xhat = x - saved_mean.reshape(bshape)
-    xhat *= saved_inv_std.reshape(bshape)
-    d_bias = dy.sum(axis=axes, dtype=dt)
-    d_scale = (dy * xhat).sum(axis=axes, dtype=dt)
-    gain = (scale * saved_inv_std).reshape(bshape)
-    if uses_batch_stats(attrs):
-        # mu and var depend on x: dX = scale*inv_std/m * (m*dy - sum(dy) - xhat*sum(dy*xhat)).
-        m = dt.type(math.prod(x.shape[i] for i in axes))
-        dx = xhat
-        dx *= -(d_scale / m).reshape(bshape)
-        dx -= (d_bias / m).reshape(bshape)
-        dx += dy
-        dx *= gain
+    axis = channel_axis(x.ndim, attrs["data_layout"])
+    x3, dy3 = _as3(x, axis), _as3(dy, axis)
+    batch = uses_batch_stats(attrs)
+    want_dx = wired(attrs, 0)
+    d_bias = _csum(dy3).astype(dt, copy=False)
+    gain = scale * saved_inv_std
+    # the centred input, in dX's buffer when dX is wanted (the batch formula starts from it)
+    centred = empty(x.shape, dt) if (want_dx and batch) else empty(x3.shape, dt)
+    c3 = centred.reshape(x3.shape)
+    np.subtract(x3, _col(saved_mean), out=c3)
+    d_scale = (_cdot(dy3, c3) * saved_inv_std).astype(dt, copy=False)
+    dx = None
+    if want_dx and batch:
+        # mu and var depend on x: dX = gain/m * (m*dy - sum(dy) - xhat*sum(dy*xhat)),
+        # with xhat = centred * inv_std; computed in place in the centred buffer.
+        m = dt.type(x.size // x3.shape[1])
+        np.multiply(c3, _col(-(saved_inv_std * d_scale) / m), out=c3)
+        np.add(c3, dy3, out=c3)
+        np.subtract(c3, _col(d_bias / m), out=c3)
+        np.multiply(c3, _col(gain), out=c3)
+        dx = centred
     else:
-        dx = dy * gain  # statistics are constants: an affine map
-    return dx.astype(dt, copy=False), d_scale, d_bias
+        del c3
+        scrap(centred)
+        if want_dx:  # statistics are constants: an affine map
+            dx = empty(x.shape, dt)
+            np.multiply(dy3, _col(gain), out=dx.reshape(x3.shape))
+    return dx, d_scale, d_bias
 
 
 register(

@@ -16,6 +16,7 @@ import numpy as np
 
 from minigraph.errors import GraphBuildError
 from minigraph.ir.variable import shape_text
+from minigraph.ops.buffers import empty
 from minigraph.ops.common import require_float
 from minigraph.ops.registry import OpDef, register
 
@@ -74,7 +75,9 @@ def _update_infer(*state: str) -> Any:
 
 
 def _sgd(a: dict[str, Any], p: np.ndarray, g: np.ndarray, lr: np.ndarray) -> tuple[np.ndarray]:
-    return (p - _scalar(lr, p.dtype) * g,)
+    # p + (-lr)*g is p - lr*g bit for bit (negation is exact), in one recycled buffer.
+    out = np.multiply(g, -_scalar(lr, p.dtype), out=empty(p.shape, p.dtype))
+    return (np.add(p, out, out=out),)
 
 
 register(

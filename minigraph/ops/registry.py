@@ -6,6 +6,16 @@ absent optional slot, a list for a "*" slot) and returns a tuple of outputs in s
 `infer(ins, attrs)` gets the input Variables the same way and returns
 {out_slot: (shape, dtype)} (a list of pairs for "*" slots); it raises GraphBuildError.
 A grad maker `grad(g)` emits the gradient ops through a GradContext (static or eager).
+
+Unwired outputs: for an op with `optional_outputs`, the executor adds the reserved attr
+`attrs[WIRED]` (the key "@wired", never part of a schema or a printed program): a tuple
+with one bool per output slot, False where the op leaves that slot unwired. A kernel may
+skip computing an unwired output and return None in its place (conv2d_grad skips the input
+gradient of a first layer, whose input needs none). Without the key every output is wired;
+kernels must work either way (`wired(attrs, i)`).
+
+Buffers: kernels allocate big outputs with minigraph.ops.buffers.empty/zeros, which reuse
+dead buffers while a plan runs (see that module).
 """
 
 from __future__ import annotations
@@ -59,6 +69,15 @@ class OpDef:
     @property
     def output_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.out_slots)  # type: ignore[attr-defined]
+
+
+WIRED = "@wired"
+
+
+def wired(attrs: dict[str, Any], i: int) -> bool:
+    """Whether output slot `i` of the op is wired (True when the caller did not say)."""
+    flags = attrs.get(WIRED)
+    return flags is None or flags[i]
 
 
 _REGISTRY: dict[str, OpDef] = {}

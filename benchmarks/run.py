@@ -1,0 +1,356 @@
+"""Benchmark minigraph against hand-written numpy (and PyTorch when it is installed).
+
+    python benchmarks/run.py [--quick] [--json OUT] [--only W2,W3] [--reps N]
+
+Workloads (see the w*.py modules): W1 a chain of elementwise adds (engine overhead per op
+and per run), W2 an MLP train step, W3 a CNN train step, W4 batch_norm forward+backward,
+W5 the CNN in test mode with batch_norm folded. For each workload a subprocess first checks
+that every implementation computes the same numbers as the numpy reference (losses or
+outputs of steps 0-2 from the same initial weights, to 1e-5), then times them interleaved
+and reports medians and the ratio to numpy. Peak RSS is measured per implementation in a
+fresh subprocess each; the import cost of minigraph in another.
+
+To measure OpenBLAS's best kernel, run it with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset
+(the header prints the kernel in use):
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/run.py --json out.json
+
+`--quick` runs tiny sizes and few repetitions (the test suite runs it; no timings asserted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+WORKLOADS = {"W1": "w1_chain", "W2": "w2_mlp", "W3": "w3_cnn", "W4": "w4_batch_norm", "W5": "w5_inference"}
+CHECK_STEPS = 3
+TOLERANCE = 1e-5
+# Peers are informational: their conventions differ in places (PyTorch blends the unbiased
+# variance into the running variance), so their differences are reported, not enforced.
+ENFORCED = ("static", "static_nofold", "eager")
+COLUMNS = ("numpy", "static", "eager", "torch")
+# glibc's malloc by default unmaps or trims large freed blocks, so code that allocates fresh
+# temporaries every step (the numpy reference) pays a page fault per 4 KiB touched. These
+# workloads are timed twice: as is, and with malloc told to keep freed memory (no trimming,
+# no mmap below 32 MiB), which shows the kernels' speed without the allocator's part.
+KEEP_MEMORY = {"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=68719476736"}
+ALLOCATOR_WORKLOADS = ("W2", "W3", "W5")
+
+
+# --- workers (run in subprocesses) --------------------------------------------------------
+
+
+def _module(workload: str) -> Any:
+    return importlib.import_module(WORKLOADS[workload])
+
+
+def _available(mod: Any, quick: bool) -> dict[str, Any]:
+    from common import Unavailable
+
+    steps = {}
+    for impl in mod.IMPLS:
+        try:
+            steps[impl] = mod.setup(impl, quick)
+        except (Unavailable, ImportError):
+            continue
+    return steps
+
+
+def check(workload: str, quick: bool) -> dict[str, Any]:
+    """Run each implementation CHECK_STEPS times from the same initial weights and compare
+    every returned value with the numpy reference's."""
+    from common import Unavailable, max_rel_diff
+
+    mod = _module(workload)
+    outputs: dict[str, list[Any]] = {}
+    for impl in mod.IMPLS:
+        try:
+            step = mod.setup(impl, quick, full=True)
+        except (Unavailable, ImportError):
+            continue
+        outputs[impl] = [step() for _ in range(CHECK_STEPS)]
+    ref = outputs.pop("numpy")
+    diffs: dict[str, float] = {}
+    for impl, outs in outputs.items():
+        worst = 0.0
+        for got, want in zip(outs, ref):
+            pairs = zip(got, want) if isinstance(want, tuple) else [(got, want)]
+            worst = max(worst, *(max_rel_diff(g, w) for g, w in pairs if g is not None))
+        diffs[impl] = worst
+    ok = all(d <= TOLERANCE for impl, d in diffs.items() if impl in ENFORCED)
+    return {"max_rel_diff": diffs, "ok": ok, "tolerance": TOLERANCE}
+
+
+def time_workload(workload: str, quick: bool, reps: int) -> dict[str, Any]:
+    from harness import time_interleaved
+
+    mod = _module(workload)
+    min_sample = 0.0 if quick else 0.05
+    if workload == "W1":
+        return _time_chain(mod, quick, reps, min_sample)
+    timed = time_interleaved(_available(mod, quick), reps, min_sample, warmup=1 if quick else 2)
+    base = timed["numpy"]["median_s"]
+    return {
+        impl: {"ms": r["median_s"] * 1e3, "ratio": r["median_s"] / base, "faults_per_step": r["faults"]}
+        for impl, r in timed.items()
+    }
+
+
+def _time_chain(mod: Any, quick: bool, reps: int, min_sample: float) -> dict[str, Any]:
+    """fixed + n * marginal from chains of two lengths, all implementations interleaved."""
+    from common import Unavailable
+    from harness import time_interleaved
+
+    short, long = (2, 20) if quick else mod.LENGTHS
+    steps = {}
+    for impl in mod.IMPLS:
+        try:
+            steps[(impl, short)] = mod.setup(impl, quick, n=short)
+            steps[(impl, long)] = mod.setup(impl, quick, n=long)
+        except (Unavailable, ImportError):
+            continue
+    timed = time_interleaved({f"{i}/{n}": s for (i, n), s in steps.items()}, reps, min_sample)
+    out: dict[str, Any] = {}
+    base = timed[f"numpy/{long}"]["median_s"]
+    for impl in {i for i, _ in steps}:
+        t_short, t_long = timed[f"{impl}/{short}"]["median_s"], timed[f"{impl}/{long}"]["median_s"]
+        marginal = (t_long - t_short) / (long - short)
+        out[impl] = {
+            "ms": t_long * 1e3,
+            "ratio": t_long / base,
+            "per_op_us": marginal * 1e6,
+            "fixed_us": (t_short - short * marginal) * 1e6,
+            "ops": long,
+        }
+    return out
+
+
+def rss_worker(workload: str, impl: str, quick: bool) -> dict[str, Any]:
+    """Peak RSS of CHECK_STEPS steps of one implementation, over the RSS after imports."""
+    import numpy as np
+    from harness import peak_rss_mib, rss_mib
+
+    np.ones((64, 64)) @ np.ones((64, 64))  # let OpenBLAS set up its buffers before the baseline
+
+    if impl != "numpy" and not impl.startswith("torch"):
+        import minigraph  # noqa: F401
+    mod = _module(workload)
+    base = rss_mib()
+    step = mod.setup(impl, quick)
+    for _ in range(CHECK_STEPS):
+        step()
+    peak = peak_rss_mib()
+    return {"base_mib": base, "peak_mib": peak, "growth_mib": peak - base}
+
+
+def import_worker() -> dict[str, Any]:
+    from harness import rss_mib
+
+    r0, t0 = rss_mib(), time.perf_counter()
+    import numpy  # noqa: F401
+
+    r1, t1 = rss_mib(), time.perf_counter()
+    import minigraph  # noqa: F401
+
+    r2, t2 = rss_mib(), time.perf_counter()
+    return {"numpy_s": t1 - t0, "numpy_mib": r1 - r0, "minigraph_s": t2 - t1, "minigraph_mib": r2 - r1}
+
+
+# --- the driver ---------------------------------------------------------------------------
+
+
+def _sub(args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    cmd = [sys.executable, os.path.abspath(__file__), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark worker {' '.join(args)} failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _machine() -> dict[str, Any]:
+    import numpy as np
+    from harness import blas_info
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "cpus": os.cpu_count(),
+        "openblas_env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ},
+        **blas_info(),
+    }
+
+
+def _fmt_ms(ms: float) -> str:
+    return f"{ms * 1e3:.0f} µs" if ms < 1 else f"{ms:.1f} ms"
+
+
+def _table(results: dict[str, Any]) -> str:
+    lines = []
+    m = results["machine"]
+    lines.append(
+        f"minigraph benchmarks: python {m['python']}, numpy {m['numpy']}, {m.get('blas')} {m.get('version', '')} "
+        f"kernel {m.get('architecture', '?')}, {m.get('threads', '?')} threads, {m['cpus']} cpus"
+        + (f", env {m['openblas_env']}" if m["openblas_env"] else "")
+    )
+    header = f"{'workload':<8}" + "".join(f"{c:>22}" for c in COLUMNS) + "   check (max rel diff)"
+    lines += [header, "-" * len(header)]
+    for w, r in results["workloads"].items():
+        t = r["time"]
+        cells = []
+        for c in COLUMNS:
+            if c not in t:
+                cells.append(f"{'-':>22}")
+            elif c == "numpy":
+                cells.append(f"{_fmt_ms(t[c]['ms']):>22}")
+            else:
+                cell = f"{_fmt_ms(t[c]['ms'])} ({t[c]['ratio']:.2f}x)"
+                cells.append(f"{cell:>22}")
+        chk = r["check"]
+        diffs = ", ".join(f"{k} {v:.1e}" for k, v in chk["max_rel_diff"].items())
+        lines.append(f"{w:<8}" + "".join(cells) + f"   {'ok' if chk['ok'] else 'FAILED'}: {diffs}")
+        for extra in (k for k in t if k not in COLUMNS):
+            lines.append(f"{'':<8}{extra}: {_fmt_ms(t[extra]['ms'])} ({t[extra]['ratio']:.2f}x numpy)")
+        if "time_keep_memory" in r:
+            tk = r["time_keep_memory"]
+            cells = ", ".join(
+                f"{k} {_fmt_ms(v['ms'])}" + ("" if k == "numpy" else f" ({v['ratio']:.2f}x)") for k, v in tk.items()
+            )
+            lines.append(f"{'':<8}malloc keeping freed memory: {cells}")
+        if w == "W1":
+            per = ", ".join(
+                f"{k} {t[k]['per_op_us']:.2f} µs/op + {t[k]['fixed_us']:.1f} µs/run" for k in COLUMNS if k in t
+            )
+            lines.append(f"{'':<8}per op + fixed: {per}")
+    lines.append("")
+    lines.append("peak RSS growth over the RSS after imports, MiB (peak RSS in parentheses):")
+    for w, r in results["workloads"].items():
+        rss = r.get("rss", {})
+        if rss:
+            base = rss.get("numpy", {}).get("growth_mib")
+            cells = []
+            for impl, v in rss.items():
+                ratio = f", {v['growth_mib'] / base:.2f}x" if base and impl != "numpy" else ""
+                cells.append(f"{impl} {v['growth_mib']:.0f} ({v['peak_mib']:.0f}{ratio})")
+            lines.append(f"  {w}: " + "; ".join(cells))
+    imp = results["import"]
+    lines.append(
+        f"import minigraph (after numpy): {imp['minigraph_s'] * 1e3:.0f} ms, {imp['minigraph_mib']:.1f} MiB; "
+        f"numpy itself: {imp['numpy_s'] * 1e3:.0f} ms, {imp['numpy_mib']:.1f} MiB"
+    )
+    return "\n".join(lines)
+
+
+def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The acceptance targets of issue 8 that this run measured, with the measured figure."""
+    out: list[dict[str, Any]] = []
+    w = results["workloads"]
+
+    def add(target: str, value: float, limit: float, measured: str) -> None:
+        out.append({"target": target, "value": value, "limit": limit, "met": value <= limit, "measured": measured})
+
+    def ratio(name: str, impl: str = "static", key: str = "time") -> float | None:
+        t = w.get(name, {}).get(key, {})
+        return t[impl]["ratio"] if impl in t else None
+
+    if "static" in w.get("W1", {}).get("time", {}):
+        s = w["W1"]["time"]["static"]
+        add("W1 marginal cost <= 1.0 us/op", s["per_op_us"], 1.0, f"{s['per_op_us']:.2f} us/op")
+        add("W1 fixed cost <= 25 us/run", s["fixed_us"], 25.0, f"{s['fixed_us']:.1f} us/run")
+    for name, limit, key, label in (
+        ("W2", 1.05, "time", "W2 static <= 1.05x numpy"),
+        ("W2", 1.05, "time_keep_memory", "W2 static <= 1.05x numpy (malloc keeping memory)"),
+        ("W3", 1.0, "time_keep_memory", "W3 static <= 1.0x numpy (malloc keeping memory)"),
+        ("W3", 0.8, "time", "W3 static <= 0.8x numpy (default malloc)"),
+        ("W4", 0.6, "time", "W4 static <= 0.6x straightforward numpy"),
+        ("W5", 1.0, "time", "W5 static (folded) <= 1.0x folded numpy"),
+        ("W5", 1.0, "time_keep_memory", "W5 static (folded) <= 1.0x folded numpy (malloc keeping memory)"),
+    ):
+        r = ratio(name, key=key)
+        if r is not None:
+            add(label, r, limit, f"{r:.2f}x")
+    rss = w.get("W3", {}).get("rss", {})
+    if "numpy" in rss and "static" in rss and rss["numpy"]["growth_mib"] > 0:
+        r = rss["static"]["growth_mib"] / rss["numpy"]["growth_mib"]
+        add(
+            "W3 peak RSS growth <= 1.3x numpy's",
+            r,
+            1.3,
+            f"{r:.2f}x ({rss['static']['growth_mib']:.0f} vs {rss['numpy']['growth_mib']:.0f} MiB)",
+        )
+    imp = results.get("import")
+    if imp:  # counted with numpy's own import (a fresh interpreter pays both)
+        secs, mib = imp["numpy_s"] + imp["minigraph_s"], imp["numpy_mib"] + imp["minigraph_mib"]
+        add("import minigraph (with numpy) adds <= 0.3 s", secs, 0.3, f"{secs:.3f} s")
+        add("import minigraph (with numpy) adds <= 40 MiB", mib, 40.0, f"{mib:.1f} MiB")
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, few repetitions (for tests)")
+    parser.add_argument("--json", metavar="OUT", help="also write the results as JSON here")
+    parser.add_argument("--only", default="", help="comma-separated workloads, e.g. W2,W3")
+    parser.add_argument("--reps", type=int, default=0, help="timed repetitions (default 9, quick 2)")
+    parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--rss", metavar="IMPL", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    reps = args.reps or (2 if args.quick else 9)
+    quick = ["--quick"] if args.quick else []
+
+    if args.worker:  # a subprocess: print one JSON line
+        if args.worker == "import":
+            out = import_worker()
+        elif args.rss:
+            out = rss_worker(args.worker, args.rss, args.quick)
+        else:
+            out = {"check": check(args.worker, args.quick)}
+            out["time"] = time_workload(args.worker, args.quick, reps)
+        print(json.dumps(out))
+        return out
+
+    chosen = [w.strip().upper() for w in args.only.split(",") if w.strip()] or list(WORKLOADS)
+    results: dict[str, Any] = {"machine": _machine(), "quick": args.quick, "workloads": {}}
+    imports = [_sub(["--worker", "import"]) for _ in range(1 if args.quick else 5)]
+    results["import"] = {k: statistics.median(i[k] for i in imports) for k in imports[0]}
+    for w in chosen:
+        r = _sub(["--worker", w, "--reps", str(reps), *quick])
+        if w in ALLOCATOR_WORKLOADS and not args.quick:
+            tuned = _sub(["--worker", w, "--reps", str(reps)], env={**os.environ, **KEEP_MEMORY})
+            r["time_keep_memory"] = tuned["time"]
+        if not args.no_rss:
+            impls = ("numpy", "static") if args.quick else tuple(k for k in r["time"] if k != "static_nofold")
+            r["rss"] = {impl: _sub(["--worker", w, "--rss", impl, *quick]) for impl in impls}
+        results["workloads"][w] = r
+    results["table"] = _table(results)
+    results["targets"] = _targets(results)
+    print(results["table"])
+    if results["targets"] and not args.quick:  # tiny sizes say nothing about the targets
+        print("\nacceptance targets (issue 8):")
+        for t in results["targets"]:
+            print(f"  [{'met' if t['met'] else 'NOT met'}] {t['target']}: {t['measured']}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    failed = [w for w, r in results["workloads"].items() if not r["check"]["ok"]]
+    if failed:
+        print(f"equality check FAILED for {failed}", file=sys.stderr)
+        raise SystemExit(1)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""W5: W3's network in test mode (running statistics), batch 256, forward only.
+
+minigraph's static variant is the user's deployment path: `save_inference_model` (which
+folds each batch_norm into the convolution before it) then `load_inference_model`;
+`static_nofold` saves with `fold_batch_norm=False`. The numpy reference folds by hand, once,
+outside the timed step (as the save does).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import reference as ref
+import w3_cnn
+from common import Eager, Static, Unavailable
+
+NAME = "W5"
+TITLE = "W3's CNN in test mode, batch 256 (batch_norm folded)"
+IMPLS = ("numpy", "static", "static_nofold", "eager", "torch")
+
+
+def sizes(quick: bool) -> dict[str, int]:
+    return w3_cnn.sizes(quick, batch=8 if quick else 256)
+
+
+def _saved_model(s: dict[str, int], w: dict[str, np.ndarray], fold: bool) -> tuple[Any, Any, Any, Any]:
+    import minigraph as mg
+
+    def build() -> tuple[Any, Any, dict[str, str], Any]:
+        xs = mg.data("x", [None, s["c"], s["hw"], s["hw"]])
+        net, names = w3_cnn.model(s)
+        return net, net(xs), names, None
+
+    st = Static(build, w)
+    scope = mg.Scope()
+    with tempfile.TemporaryDirectory() as d:
+        kwargs = {} if fold else {"fold_batch_norm": False}
+        mg.io.save_inference_model(d, ["x"], [st.outputs], st.exe, main_program=st.main, scope=st.scope, **kwargs)
+        program, feeds, fetches = mg.io.load_inference_model(d, st.exe, scope=scope)
+    return st.exe, program, fetches, scope
+
+
+def setup(impl: str, quick: bool, full: bool = False) -> Callable[[], Any]:
+    s = sizes(quick)
+    w = w3_cnn.weights(s)
+    x, _ = w3_cnn.batch(s)
+    if impl == "numpy":
+        folded = ref.fold_cnn(w)
+        return lambda: ref.cnn_infer_folded(folded, x)
+    if impl in ("static", "static_nofold"):
+        exe, program, fetches, scope = _saved_model(s, w, fold=impl == "static")
+        feed = {"x": x}
+        return lambda: exe.run(program, feed=feed, fetch_list=fetches, scope=scope)[0]
+    if impl == "eager":
+        ea = Eager(lambda: w3_cnn.model(s), w)
+        mg = ea.mg
+        ea.net.eval()
+
+        def step() -> np.ndarray:
+            with ea.active(), mg.dygraph.no_grad():
+                return ea.net(mg.dygraph.to_variable(x)).numpy()
+
+        return step
+    if impl == "torch":
+        import peers_torch
+
+        return peers_torch.cnn_infer(w, x)
+    raise Unavailable(impl)
