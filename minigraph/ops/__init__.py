@@ -3,12 +3,14 @@
 from minigraph.ops import (  # noqa: F401
     activation,
     average,
+    conv,
+    dropout,
     init,
     loss,
     math,
-    nn,
     norm,
     optim,
+    pool,
     reduction,
     shape,
 )

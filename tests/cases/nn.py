@@ -1,4 +1,4 @@
-"""Cases for minigraph/ops/nn.py: conv2d, pool2d, dropout.
+"""Cases for minigraph/ops/conv.py, pool.py and dropout.py: conv2d, pool2d, dropout.
 
 The references are deliberately naive direct loops over output positions, written from
 Paddle's definitions (not from the strided-view kernels they check)."""

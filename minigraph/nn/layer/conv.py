@@ -8,7 +8,7 @@ from minigraph.errors import GraphBuildError
 from minigraph.ir.variable import Variable, shape_text
 from minigraph.layers.conv import append_conv2d, append_pool2d, conv2d_setup, pool2d_attrs
 from minigraph.nn.layer.base import Layer
-from minigraph.ops.nn import channel_axis
+from minigraph.ops.spatial import channel_axis
 
 __all__ = ["Conv2D", "Pool2D"]
 
