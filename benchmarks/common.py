@@ -108,3 +108,41 @@ def max_rel_diff(a: Any, b: Any) -> float:
     if a.size == 0:
         return 0.0
     return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-30))
+
+
+def classifier_train_step(
+    impl: str, make_model: Callable[[], Any], x_shape: list[Any], w: Any, x: Any, label: Any, lr: float
+) -> Callable[[], float]:
+    """One SGD step of softmax cross entropy for `make_model()`'s network, as a closure,
+    in minigraph's static ("static") or eager ("eager") mode. Shared by W2 and W3."""
+    if impl == "static":
+        import minigraph as mg
+
+        def build() -> tuple[Any, Any, dict[str, str], Any]:
+            xs = mg.data("x", x_shape)
+            ls = mg.data("label", [None, 1], "int64")
+            net, names = make_model()
+            loss = mg.layers.mean(mg.layers.softmax_with_cross_entropy(net(xs), ls))
+            mg.optimizer.SGD(lr).minimize(loss)
+            return net, loss, names, None
+
+        st = Static(build, w)
+        feed = {"x": x, "label": label}
+        return lambda: float(st.run(feed, [st.outputs])[0])
+    ea = Eager(make_model, w)
+    mg = ea.mg
+    opt = None
+
+    def step() -> float:
+        nonlocal opt
+        with ea.active():
+            if opt is None:
+                opt = mg.optimizer.SGD(lr, parameter_list=ea.net.parameters())
+            logits = ea.net(mg.dygraph.to_variable(x))
+            loss = mg.layers.mean(mg.layers.softmax_with_cross_entropy(logits, mg.dygraph.to_variable(label)))
+            loss.backward()
+            opt.minimize(loss)
+            ea.net.clear_gradients()
+            return float(loss.numpy())
+
+    return step

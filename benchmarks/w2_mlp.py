@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import reference as ref
-from common import Eager, Static, Unavailable, bn_names, bn_weights, copy_weights, normal, rng
+from common import Unavailable, bn_names, bn_weights, classifier_train_step, copy_weights, normal, rng
 
 NAME = "W2"
 TITLE = "MLP train step, batch 256, 784-512-512-10, BN, softmax CE, SGD"
@@ -69,38 +69,8 @@ def setup(impl: str, quick: bool, full: bool = False) -> Callable[[], Any]:
     if impl == "numpy":
         wn = copy_weights(w)
         return lambda: ref.mlp_step(wn, x, label, LR)
-    if impl == "static":
-        import minigraph as mg
-
-        def build() -> tuple[Any, Any, dict[str, str], Any]:
-            xs = mg.data("x", [None, s["inp"]])
-            ls = mg.data("label", [None, 1], "int64")
-            net, names = _model(s)
-            loss = mg.layers.mean(mg.layers.softmax_with_cross_entropy(net(xs), ls))
-            mg.optimizer.SGD(LR).minimize(loss)
-            return net, loss, names, None
-
-        st = Static(build, w)
-        feed = {"x": x, "label": label}
-        return lambda: float(st.run(feed, [st.outputs])[0])
-    if impl == "eager":
-        ea = Eager(lambda: _model(s), w)
-        mg = ea.mg
-        opt = None
-
-        def step() -> float:
-            nonlocal opt
-            with ea.active():
-                if opt is None:
-                    opt = mg.optimizer.SGD(LR, parameter_list=ea.net.parameters())
-                logits = ea.net(mg.dygraph.to_variable(x))
-                loss = mg.layers.mean(mg.layers.softmax_with_cross_entropy(logits, mg.dygraph.to_variable(label)))
-                loss.backward()
-                opt.minimize(loss)
-                ea.net.clear_gradients()
-                return float(loss.numpy())
-
-        return step
+    if impl in ("static", "eager"):
+        return classifier_train_step(impl, lambda: _model(s), [None, s["inp"]], w, x, label, LR)
     if impl == "torch":
         import peers_torch
 
