@@ -236,3 +236,60 @@ def test_state_dict_moves_between_modes():
         net2.set_state_dict(back)
         for k, v in net2.state_dict().items():
             np.testing.assert_array_equal(v, state[k])
+
+
+def test_every_layer_function_runs_eagerly_and_backpropagates():
+    L = mg.layers
+    rng = np.random.default_rng(0)
+    with mg.dygraph.guard(seed=1):
+        x = mg.dygraph.to_variable(rng.normal(size=(4, 3, 6, 6)).astype("float32"))
+        v = mg.dygraph.to_variable(rng.normal(size=(4, 5)).astype("float32"))
+        x.stop_gradient = v.stop_gradient = False
+        lab = mg.dygraph.to_variable(rng.integers(0, 5, (4, 1)))
+        outs = {
+            "fc": L.fc(v, 3, act="relu"),
+            "conv2d": L.conv2d(x, 2, 3, padding=1, act="relu"),
+            "pool2d": L.pool2d(x, 2, "avg", 2),
+            "batch_norm": L.batch_norm(x, act="relu"),
+            "dropout": L.dropout(v, 0.5),
+            "sqrt": L.sqrt(L.abs(v)),
+            "log": L.log(L.abs(v)),
+            "matmul": L.matmul(v, v, transpose_y=True),
+            "mean": L.mean(v),
+            "reshape": L.reshape(v, [2, 10]),
+            "transpose": L.transpose(v, [1, 0]),
+            "flatten": L.flatten(x, 1),
+            "concat": L.concat([v, v], axis=1),
+            "split": L.split(v, 5, dim=1)[0],
+            "scale": L.scale(v, 2.0, 1.0),
+            "cast": L.cast(v, "float64"),
+            "fill_constant": L.fill_constant([2], "float32", 3.0),
+            "assign": L.assign(v),
+            "assign_array": L.assign(np.arange(3.0)),
+            "cross_entropy": L.cross_entropy(L.softmax(v), lab),
+            "softmax_with_cross_entropy": L.softmax_with_cross_entropy(v, lab),
+            "square_error_cost": L.square_error_cost(v, v * 0.5),
+            "accuracy": L.accuracy(L.softmax(v), lab),
+        }
+        for name in ["relu", "sigmoid", "tanh", "leaky_relu", "softmax", "log_softmax", "exp", "square", "abs"]:
+            outs[name] = getattr(L, name)(v)
+        for name in [
+            "elementwise_add",
+            "elementwise_sub",
+            "elementwise_mul",
+            "elementwise_div",
+            "elementwise_max",
+            "elementwise_min",
+        ]:
+            outs[name] = getattr(L, name)(v, v)
+        for name in ["reduce_sum", "reduce_mean", "reduce_max"]:
+            outs[name] = getattr(L, name)(v, dim=1)
+        shapes = {k: o.shape for k, o in outs.items()}
+        assert shapes["conv2d"] == (4, 2, 6, 6) and shapes["pool2d"] == (4, 3, 3, 3) and shapes["mean"] == ()
+        assert shapes["flatten"] == (4, 108) and shapes["reduce_sum"] == (4,) and shapes["concat"] == (4, 10)
+        np.testing.assert_allclose(outs["scale"].numpy(), 2 * v.numpy() + 1, rtol=1e-6)
+        np.testing.assert_array_equal(outs["assign_array"].numpy(), [0.0, 1.0, 2.0])
+        total = L.mean(L.flatten(outs["conv2d"], 1)) + L.mean(outs["softmax_with_cross_entropy"])
+        (total + L.mean(outs["batch_norm"])).backward()
+        assert x.gradient().shape == x.shape and np.any(x.gradient() != 0)
+        assert v.gradient().shape == v.shape and np.any(v.gradient() != 0)

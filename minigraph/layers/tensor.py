@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from minigraph.errors import GraphBuildError
 from minigraph.initializer import Constant, Initializer
 from minigraph.ir.framework import default_main_program, default_startup_program
@@ -67,20 +69,24 @@ def fill_constant(shape: Any, dtype: Any, value: float, out: Variable | None = N
 
 
 def assign(input: Any, output: Variable | None = None) -> Variable:
-    """Copy `input` (a Variable, or a numpy array / number made a constant) into `output`."""
-    import numpy as np
-
+    """Copy `input` into `output` (a new variable if None). `input` is a variable, or a numpy
+    array / nested list / number, which becomes a constant (`assign_value` op)."""
     helper = LayerHelper("assign")
-    if not isinstance(input, Variable):
+    if isinstance(input, np.ndarray) or not hasattr(input, "name"):
         arr = np.asarray(input)
-        if arr.ndim and arr.size != 1 and not np.all(arr == arr.flat[0]):
-            raise GraphBuildError("assign: only Variables and constant-valued arrays are supported")
-        return fill_constant(
-            arr.shape,
-            arr.dtype if arr.dtype.kind == "f" else "float32",
-            float(arr.flat[0]) if arr.size else 0.0,
-            output,
+        if arr.dtype.kind not in "fiub":
+            raise GraphBuildError(f"assign: cannot make a constant from a {arr.dtype} value")
+        # Python floats become float32 (as to_variable does); numpy arrays keep their dtype.
+        plain_float = arr.dtype == np.float64 and not isinstance(input, (np.ndarray, np.generic))
+        dtype = normalize_dtype("float32" if plain_float else arr.dtype)
+        output = output or helper.create_tmp(dtype, stop_gradient=True)
+        helper.append_op(
+            "assign_value",
+            {},
+            {"Out": output},
+            {"shape": list(arr.shape), "dtype": dtype, "values": arr.ravel().tolist()},
         )
+        return output
     output = output or helper.create_tmp(input.dtype)
     helper.append_op("assign", {"X": input}, {"Out": output})
     return output

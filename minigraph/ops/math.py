@@ -450,3 +450,25 @@ register(
         no_grad="its output does not depend on the input's values",
     )
 )
+
+
+def _assign_value_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+    shape = tuple(attrs["shape"])
+    if int(np.prod(shape)) != len(attrs["values"]):
+        raise GraphBuildError(
+            f"shape {shape_text(shape)} holds {int(np.prod(shape))} values, got {len(attrs['values'])}"
+        )
+    return {"Out": (shape, normalize_dtype(attrs["dtype"]))}
+
+
+register(
+    OpDef(
+        "assign_value",
+        (),
+        ("Out",),
+        lambda a: (np.array(a["values"], dtype=a["dtype"]).reshape(a["shape"]),),
+        _assign_value_infer,
+        attrs={"shape": [], "dtype": "float32", "values": []},
+        no_grad="no inputs: a constant",
+    )
+)

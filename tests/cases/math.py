@@ -105,3 +105,18 @@ CASES += [
     OpCase("fill_any_like", {"X": x23}, {"value": 7.0}, ref=lambda i, a: {"Out": np.full((2, 3), 7.0)}),
     OpCase("fill_zeros_like", {"X": x23}, ref=lambda i, a: {"Out": np.zeros((2, 3))}),
 ]
+CASES += [
+    OpCase(
+        "assign_value",
+        {},
+        {"shape": [2, 2], "dtype": "float32", "values": [1.0, -2.5, 3.0, 4.0]},
+        ref=lambda i, a: {"Out": np.array([[1.0, -2.5], [3.0, 4.0]], "float32")},
+    ),
+    OpCase(
+        "assign_value",
+        {},
+        {"shape": [3], "dtype": "int64", "values": [1, 2, 3]},
+        ref=lambda i, a: {"Out": np.array([1, 2, 3])},
+        name="int64",
+    ),
+]
