@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from minigraph.ir.variable import Operators, normalize_dtype, shape_text
+from minigraph.ir.variable import Operators, dtype_name, normalize_dtype, shape_text
 
 
 class EagerVariable(Operators):
@@ -38,7 +38,7 @@ class EagerVariable(Operators):
 
     @property
     def dtype(self) -> str:
-        return "float32" if self.value is None else self.value.dtype.name
+        return "float32" if self.value is None else dtype_name(self.value.dtype)
 
     @dtype.setter
     def dtype(self, _: Any) -> None:

@@ -24,6 +24,18 @@ def normalize_dtype(dtype: Any) -> str:
     return name
 
 
+_DTYPE_NAMES: dict[np.dtype[Any], str] = {}
+
+
+def dtype_name(dtype: np.dtype[Any]) -> str:
+    """`dtype.name`, cached: numpy computes it in Python on every access (microseconds),
+    which eager mode would pay several times per op."""
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = dtype.name
+    return name
+
+
 def normalize_shape(shape: Any) -> tuple[int, ...]:
     if shape is None:
         return ()

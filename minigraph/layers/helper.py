@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from minigraph.dygraph.tracer import current_tracer
 from minigraph.errors import GraphBuildError
 from minigraph.initializer import Constant, Initializer, Xavier
 from minigraph.ir.framework import default_main_program, default_startup_program
@@ -23,8 +24,6 @@ class LayerHelper:
     @property
     def main(self) -> Any:
         """The eager tracer inside dygraph.guard(), else the default main program."""
-        from minigraph.dygraph.tracer import current_tracer
-
         return current_tracer() or default_main_program()
 
     @property
