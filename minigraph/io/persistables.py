@@ -66,6 +66,16 @@ def file_names(filename: str | None) -> tuple[str, str]:
     return name, f"{stem}.json"
 
 
+def _resolve(
+    main_program: Program | None, scope: Scope | None, dirname: str | os.PathLike[str], filename: str | None
+) -> tuple[Program, Scope, str, tuple[str, str]]:
+    """The defaults both entry points share: default program and scope, file names."""
+    program = default_main_program() if main_program is None else main_program
+    if not isinstance(program, Program):
+        raise TypeError(f"main_program must be a Program, got {type(program).__name__}")
+    return program, global_scope() if scope is None else scope, os.fspath(dirname), file_names(filename)
+
+
 def save_persistables(
     executor: Any,
     dirname: str | os.PathLike[str],
@@ -83,12 +93,7 @@ def save_persistables(
 
         mg.io.save_persistables(exe, "ckpt", main_program=main)
     """
-    program = default_main_program() if main_program is None else main_program
-    if not isinstance(program, Program):
-        raise TypeError(f"main_program must be a Program, got {type(program).__name__}")
-    scope = global_scope() if scope is None else scope
-    dirname = os.fspath(dirname)
-    archive, manifest_name = file_names(filename)
+    program, scope, dirname, (archive, manifest_name) = _resolve(main_program, scope, dirname, filename)
     variables = persistable_vars(program)
     values, uninitialized = scope_values(scope, variables)
     if variables and not values:
@@ -120,12 +125,7 @@ def load_persistables(
 
         mg.io.load_persistables(exe, "ckpt", main_program=test_program)
     """
-    program = default_main_program() if main_program is None else main_program
-    if not isinstance(program, Program):
-        raise TypeError(f"main_program must be a Program, got {type(program).__name__}")
-    scope = global_scope() if scope is None else scope
-    dirname = os.fspath(dirname)
-    archive, manifest_name = file_names(filename)
+    program, scope, dirname, (archive, manifest_name) = _resolve(main_program, scope, dirname, filename)
     manifest_path = os.path.join(dirname, manifest_name)
     doc = read_json(manifest_path, "checkpoint manifest")
     check_header(doc, manifest_path, FORMAT, FORMAT_VERSION)
