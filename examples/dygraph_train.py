@@ -52,7 +52,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed", type=int, default=1, help="seed of the initial weights and shuffling (0: fresh entropy each run)"
+    )
     parser.add_argument("--limit", type=int, default=0, help="use only this many training samples (tests)")
     parser.add_argument("--out", default="out/dygraph_train")
     args = parser.parse_args(argv)

@@ -74,7 +74,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rate", type=float, default=0.15, help="ModelAverage average_window_rate")
     parser.add_argument("--min-window", type=int, default=10)
     parser.add_argument("--max-window", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed", type=int, default=1, help="seed of the initial weights and shuffling (0: fresh entropy each run)"
+    )
     parser.add_argument("--limit", type=int, default=0, help="use only this many training samples (for tests)")
     parser.add_argument("--out", default=None, help="directory for the averaged inference model (default: a temp dir)")
     args = parser.parse_args(argv)

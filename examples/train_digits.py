@@ -106,7 +106,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed", type=int, default=1, help="seed of the initial weights and shuffling (0: fresh entropy each run)"
+    )
     parser.add_argument("--out", default="out/train_digits", help="folder for the model, graph and plot")
     parser.add_argument("--limit", type=int, default=0, help="use only this many training samples (tests)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
