@@ -1,6 +1,18 @@
 """minigraph: a small, fast, honest define-then-run deep-learning framework on numpy."""
 
-from minigraph import clip, dygraph, initializer, io, layers, nn, optimizer, regularizer, unique_name, viz
+from minigraph import (
+    clip,
+    dygraph,
+    initializer,
+    io,
+    layers,
+    nn,
+    ops,  # noqa: F401  (registers every op type)
+    optimizer,
+    regularizer,
+    unique_name,
+    viz,
+)
 from minigraph.backward import append_backward, gradients
 from minigraph.errors import (
     ExecutionError,

@@ -19,7 +19,7 @@ from minigraph.errors import GraphBuildError
 from minigraph.ir.block import Block
 from minigraph.ir.operator import Operator, OpRole
 from minigraph.ir.variable import Parameter, Variable
-from minigraph.ops.registry import get_op
+from minigraph.registry import get_op
 
 VarKey = tuple[str, int]  # (name, version)
 

@@ -17,7 +17,7 @@ from minigraph.backward import gradients
 from minigraph.executor import Executor, Scope
 from minigraph.ir.framework import program_guard
 from minigraph.ir.program import Program
-from minigraph.ops.registry import get_op
+from minigraph.registry import get_op
 
 Arrays = dict[str, Any]  # slot -> array, or list of arrays for a "*" slot
 

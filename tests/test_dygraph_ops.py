@@ -4,7 +4,7 @@ tables, eager outputs and eager gradients equal the static ones."""
 import numpy as np
 import pytest
 
-from minigraph.ops.registry import get_op
+from minigraph.registry import get_op
 from minigraph.testing import differentiable_slots, eager_run, run_op, static_gradients
 from tests.cases import all_cases
 

@@ -8,8 +8,8 @@ import pytest
 import minigraph as mg
 from minigraph.ir.operator import OpRole
 from minigraph.ops.average import MAX_NUM_ACCUMULATES
-from minigraph.ops.registry import get_op
 from minigraph.optimizer import ModelAverage
+from minigraph.registry import get_op
 
 KINDS = ("sum_1", "sum_2", "sum_3", "num_accumulates", "old_num_accumulates", "num_updates")
 

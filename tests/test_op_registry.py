@@ -2,7 +2,7 @@
 and every op made a gradient decision."""
 
 from minigraph.ops.common import NO_SECOND_ORDER
-from minigraph.ops.registry import all_ops
+from minigraph.registry import all_ops
 from tests.cases import all_cases, covered_elsewhere
 
 

@@ -4,7 +4,7 @@ and the gradient against float64 central differences."""
 import numpy as np
 import pytest
 
-from minigraph.ops.registry import get_op
+from minigraph.registry import get_op
 from minigraph.testing import check_forward, check_grad, differentiable_slots
 from tests.cases import all_cases
 

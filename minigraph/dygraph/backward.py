@@ -10,7 +10,7 @@ import numpy as np
 from minigraph.dygraph.tracer import TapeEntry
 from minigraph.dygraph.variable import EagerVariable
 from minigraph.errors import GraphBuildError
-from minigraph.ops.registry import WIRED, check_attrs, get_op
+from minigraph.registry import WIRED, check_attrs, get_op
 
 Key = tuple[EagerVariable, int]
 

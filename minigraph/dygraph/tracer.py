@@ -19,8 +19,8 @@ import numpy as np
 from minigraph.dygraph.variable import EagerParameter, EagerVariable
 from minigraph.errors import GraphBuildError, MinigraphError
 from minigraph.ir.naming import NameGenerator
-from minigraph.ir.variable import shape_text
-from minigraph.ops.registry import check_attrs, get_op
+from minigraph.registry import check_attrs, get_op
+from minigraph.types import shape_text
 
 _current: contextvars.ContextVar[Tracer | None] = contextvars.ContextVar("tracer", default=None)
 _entry_ids = itertools.count()

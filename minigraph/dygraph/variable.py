@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from minigraph.ir.variable import Operators, dtype_name, normalize_dtype, shape_text
+from minigraph.ir.variable import Operators
+from minigraph.types import dtype_name, normalize_dtype, shape_text
 
 
 class EagerVariable(Operators):

@@ -32,9 +32,10 @@ from minigraph.errors import (
 )
 from minigraph.ir.program import Program
 from minigraph.ir.text import op_line
-from minigraph.ir.variable import Variable, shape_text
+from minigraph.ir.variable import Variable
 from minigraph.ops import buffers
-from minigraph.ops.registry import WIRED, get_op
+from minigraph.registry import WIRED, get_op
+from minigraph.types import shape_text
 
 # (kernel call, output slot(s), slots to clear after it, slots to hand to the buffer pool after it)
 Step = tuple[Callable[[list[Any]], Sequence[Any]], "int | tuple[int, ...]", tuple[int, ...], tuple[int, ...]]

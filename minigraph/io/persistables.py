@@ -19,7 +19,8 @@ from minigraph.io.files import check_header, dump_json, read_json
 from minigraph.io.tensors import TensorSetWriter, load_tensors, parse_manifest
 from minigraph.ir.framework import default_main_program
 from minigraph.ir.program import Program
-from minigraph.ir.variable import Variable, shape_text
+from minigraph.ir.variable import Variable
+from minigraph.types import shape_text
 
 FORMAT = "minigraph.persistables"
 FORMAT_VERSION = 1

@@ -23,7 +23,8 @@ import numpy as np
 
 from minigraph.errors import ModelFormatError
 from minigraph.io.files import open_npz, read_bytes, read_member, sha256_of
-from minigraph.ir.variable import DTYPES, Variable, shape_text
+from minigraph.ir.variable import Variable
+from minigraph.types import DTYPES, shape_text
 
 # np.savez takes the archive as `file` and a flag as `allow_pickle`: variables with those
 # names get another key in the archive (the manifest maps names to keys).

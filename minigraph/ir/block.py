@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 from minigraph.errors import GraphBuildError, OpTypeError
 from minigraph.ir.framework import current_name_scope
 from minigraph.ir.operator import Operator, OpRole
-from minigraph.ir.variable import Parameter, Variable, shape_text
-from minigraph.ops.registry import check_attrs, get_op
+from minigraph.ir.variable import Parameter, Variable
+from minigraph.registry import check_attrs, get_op
+from minigraph.types import shape_text
 
 if TYPE_CHECKING:
     from minigraph.ir.program import Program

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from minigraph.ir.operator import OpRole
-from minigraph.ir.variable import Parameter, Variable, shape_text
+from minigraph.ir.variable import Parameter, Variable
+from minigraph.types import shape_text
 
 if TYPE_CHECKING:
     from minigraph.ir.operator import Operator

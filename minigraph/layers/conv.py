@@ -9,10 +9,11 @@ from typing import Any
 
 from minigraph.errors import GraphBuildError
 from minigraph.initializer import Initializer, Normal
-from minigraph.ir.variable import Parameter, Variable, shape_text
+from minigraph.ir.variable import Parameter, Variable
 from minigraph.layers.helper import LayerHelper
 from minigraph.ops.spatial import DROPOUT_IMPLEMENTATIONS, LAYOUTS, POOL_TYPES, channel_axis, geometry, spatial_axes
 from minigraph.param_attr import ParamAttr
+from minigraph.types import shape_text
 
 __all__ = ["conv2d", "dropout", "pool2d"]
 

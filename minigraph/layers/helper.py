@@ -10,8 +10,9 @@ from minigraph.errors import GraphBuildError
 from minigraph.initializer import Constant, Initializer, Xavier
 from minigraph.ir.framework import default_main_program, default_startup_program
 from minigraph.ir.operator import Operator
-from minigraph.ir.variable import Parameter, Variable, shape_text
+from minigraph.ir.variable import Parameter, Variable
 from minigraph.param_attr import ParamAttr
+from minigraph.types import shape_text
 
 
 class LayerHelper:

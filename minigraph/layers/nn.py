@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from minigraph.errors import GraphBuildError
-from minigraph.ir.variable import Variable, shape_text
+from minigraph.ir.variable import Variable
 from minigraph.layers.helper import LayerHelper
 from minigraph.param_attr import ParamAttr
+from minigraph.types import shape_text
 
 
 def fc(

@@ -6,10 +6,11 @@ from typing import Any
 
 from minigraph.errors import GraphBuildError, OpTypeError
 from minigraph.initializer import Constant
-from minigraph.ir.variable import Parameter, Variable, shape_text
+from minigraph.ir.variable import Parameter, Variable
 from minigraph.layers.helper import LayerHelper
 from minigraph.ops.norm import BN_DTYPES, channel_axis, check_hyper, check_layout, check_rank
 from minigraph.param_attr import ParamAttr
+from minigraph.types import shape_text
 
 __all__ = ["batch_norm"]
 

@@ -9,9 +9,10 @@ import numpy as np
 from minigraph.errors import GraphBuildError
 from minigraph.initializer import Constant, Initializer
 from minigraph.ir.framework import default_main_program, default_startup_program
-from minigraph.ir.variable import Parameter, Variable, normalize_dtype, normalize_shape
+from minigraph.ir.variable import Parameter, Variable
 from minigraph.layers.helper import LayerHelper
 from minigraph.param_attr import ParamAttr
+from minigraph.types import normalize_dtype, normalize_shape
 
 
 def data(name: str, shape: Any, dtype: Any = "float32", lod_level: int = 0) -> Variable:

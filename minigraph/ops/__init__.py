@@ -14,6 +14,6 @@ from minigraph.ops import (  # noqa: F401
     reduction,
     shape,
 )
-from minigraph.ops.registry import OpDef, all_ops, get_op, register
+from minigraph.registry import OpDef, all_ops, get_op, register
 
 __all__ = ["OpDef", "all_ops", "get_op", "register"]

@@ -15,7 +15,7 @@ import numpy as np
 
 from minigraph.ops.buffers import MIN_BYTES, empty, scrap
 from minigraph.ops.common import NO_SECOND_ORDER, norm_axis, require_float, same_as
-from minigraph.ops.registry import OpDef, register
+from minigraph.registry import OpDef, register
 
 
 def _forward_infer(op: str, along_axis: bool) -> Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]:

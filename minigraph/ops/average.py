@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from minigraph.errors import GraphBuildError, OpTypeError
-from minigraph.ir.variable import shape_text
 from minigraph.ops.common import require_float
-from minigraph.ops.registry import OpDef, register
+from minigraph.registry import OpDef, register
+from minigraph.types import shape_text
 
 # Paddle's kMaxNumAccumulates: every this many updates sum_1 is folded into sum_2 so that a
 # float32 running sum never grows large enough to swallow the values added to it.

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from minigraph.errors import GraphBuildError, OpTypeError
-from minigraph.ir.variable import FLOAT_DTYPES, shape_text
+from minigraph.types import FLOAT_DTYPES, shape_text
 
 NO_SECOND_ORDER = "a gradient op; second-order gradients are not supported"
 

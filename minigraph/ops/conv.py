@@ -14,10 +14,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from minigraph.errors import GraphBuildError, OpTypeError
-from minigraph.ir.variable import shape_text
 from minigraph.ops.buffers import empty, scrap, zeros
 from minigraph.ops.common import NO_SECOND_ORDER, grad_slots, like_inputs, require_float, simple_grad
-from minigraph.ops.registry import OpDef, register, wired
 from minigraph.ops.spatial import (
     Geometry,
     channel_axis,
@@ -27,6 +25,8 @@ from minigraph.ops.spatial import (
     spatial_dims,
     window_index,
 )
+from minigraph.registry import OpDef, register, wired
+from minigraph.types import shape_text
 
 
 def _conv_geometry(attrs: dict[str, Any], x_shape: tuple[int, ...], w_shape: tuple[int, ...]) -> Geometry:

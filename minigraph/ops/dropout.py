@@ -8,10 +8,10 @@ import numpy as np
 
 from minigraph.errors import GraphBuildError
 from minigraph.ops.common import NO_SECOND_ORDER, like_inputs, require_float
-from minigraph.ops.registry import OpDef, register
 from minigraph.ops.spatial import (
     DROPOUT_IMPLEMENTATIONS,
 )
+from minigraph.registry import OpDef, register
 
 # --- dropout ----------------------------------------------------------------------------
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from minigraph.ir.variable import normalize_dtype
-from minigraph.ops.registry import OpDef, register
+from minigraph.registry import OpDef, register
+from minigraph.types import normalize_dtype
 
 
 def rng_for(seed: int) -> np.random.Generator:

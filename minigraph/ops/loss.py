@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from minigraph.errors import GraphBuildError, OpTypeError
-from minigraph.ir.variable import FLOAT_DTYPES, shape_text
 from minigraph.ops.common import NO_SECOND_ORDER, norm_axis, require_float
-from minigraph.ops.registry import OpDef, register
+from minigraph.registry import OpDef, register
+from minigraph.types import FLOAT_DTYPES, shape_text
 
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8")
 

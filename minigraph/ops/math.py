@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 from minigraph.errors import GraphBuildError
-from minigraph.ir.variable import normalize_dtype, shape_text
 from minigraph.ops.buffers import MIN_BYTES, empty
 from minigraph.ops.common import (
     NO_SECOND_ORDER,
@@ -20,7 +19,8 @@ from minigraph.ops.common import (
     same_as,
     unbroadcast,
 )
-from minigraph.ops.registry import OpDef, register, wired
+from minigraph.registry import OpDef, register, wired
+from minigraph.types import normalize_dtype, shape_text
 
 # --- elementwise binaries -------------------------------------------------------------
 

@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 
 from minigraph.errors import GraphBuildError, OpTypeError
-from minigraph.ir.variable import shape_text
 from minigraph.ops.buffers import empty, scrap
 from minigraph.ops.common import NO_SECOND_ORDER, grad_slots, like_inputs
-from minigraph.ops.registry import OpDef, register, wired
+from minigraph.registry import OpDef, register, wired
+from minigraph.types import shape_text
 
 LAYOUTS = ("NCHW", "NHWC")
 BN_DTYPES = ("float32", "float64")

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from minigraph.errors import GraphBuildError
-from minigraph.ir.variable import shape_text
 from minigraph.ops.buffers import empty
 from minigraph.ops.common import require_float
-from minigraph.ops.registry import OpDef, register
+from minigraph.registry import OpDef, register
+from minigraph.types import shape_text
 
 NO_GRAD_UPDATE = "optimizer update"
 

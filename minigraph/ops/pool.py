@@ -8,10 +8,8 @@ from typing import Any
 import numpy as np
 
 from minigraph.errors import GraphBuildError
-from minigraph.ir.variable import shape_text
 from minigraph.ops.buffers import empty, scrap, zeros
 from minigraph.ops.common import NO_SECOND_ORDER, grad_slots, like_inputs, require_float, simple_grad
-from minigraph.ops.registry import OpDef, register
 from minigraph.ops.spatial import (
     POOL_TYPES,
     Geometry,
@@ -25,6 +23,8 @@ from minigraph.ops.spatial import (
     spatial_dims,
     with_spatial,
 )
+from minigraph.registry import OpDef, register
+from minigraph.types import shape_text
 
 # --- pool2d -----------------------------------------------------------------------------
 

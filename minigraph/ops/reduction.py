@@ -8,7 +8,7 @@ import numpy as np
 
 from minigraph.errors import GraphBuildError
 from minigraph.ops.common import NO_SECOND_ORDER, grad_slots, like_inputs
-from minigraph.ops.registry import OpDef, register
+from minigraph.registry import OpDef, register
 
 
 def _mean_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:

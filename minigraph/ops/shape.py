@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from minigraph.errors import GraphBuildError
-from minigraph.ir.variable import shape_text
 from minigraph.ops.common import NO_SECOND_ORDER, norm_axis
-from minigraph.ops.registry import OpDef, register
+from minigraph.registry import OpDef, register
+from minigraph.types import shape_text
 
 
 def _prod(dims: Any) -> int:

@@ -10,7 +10,7 @@ import graphviz
 
 from minigraph.ir.program import Program
 from minigraph.ir.text import op_line, var_line
-from minigraph.ir.variable import shape_text
+from minigraph.types import shape_text
 from minigraph.viz import style
 from minigraph.viz.errors import VizError
 from minigraph.viz.graph import GraphModel, OpNode, VarNode, build_model, sanitize

@@ -1,5 +1,8 @@
 """The op registry: one OpDef per op type holds everything about it.
 
+A leaf module (errors and numpy only), so the IR can check ops against their definitions
+without importing kernels; the op families in `minigraph.ops` register themselves on import.
+
 Slot specs: "X" is one variable, "X?" is optional, "X*" is a list of variables.
 A kernel is called as `kernel(attrs, *inputs)` with inputs in slot order (None for an
 absent optional slot, a list for a "*" slot) and returns a tuple of outputs in slot order.
@@ -20,11 +23,14 @@ dead buffers while a plan runs (see that module).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from minigraph.errors import GraphBuildError
+import numpy as np
+
+from minigraph.errors import GraphBuildError, OpTypeError
 
 
 @dataclass(frozen=True)
@@ -91,37 +97,20 @@ def register(opdef: OpDef) -> OpDef:
 
 
 def get_op(op_type: str) -> OpDef:
-    _load_all()
     try:
         return _REGISTRY[op_type]
     except KeyError:
-        import difflib
-
         close = difflib.get_close_matches(op_type, _REGISTRY, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise GraphBuildError(f"unknown op type {op_type!r}{hint}") from None
 
 
 def has_op(op_type: str) -> bool:
-    _load_all()
     return op_type in _REGISTRY
 
 
 def all_ops() -> dict[str, OpDef]:
-    _load_all()
     return dict(_REGISTRY)
-
-
-_loaded = False
-
-
-def _load_all() -> None:
-    """Import every op family module once; each registers its ops on import."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    import minigraph.ops  # noqa: F401  (its __init__ imports the families)
 
 
 # --- attr checking ------------------------------------------------------------------
@@ -142,8 +131,6 @@ def check_attrs(opdef: OpDef, attrs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _coerce_attr(op_type: str, name: str, value: Any, default: Any) -> Any:
-    import numpy as np
-
     if default is None or value is None:
         return _plain(value)
     bad = f"op {op_type}: attribute {name!r} must be {type(default).__name__}, got {value!r}"
@@ -172,8 +159,6 @@ def _coerce_attr(op_type: str, name: str, value: Any, default: Any) -> Any:
 
 def _plain(value: Any) -> Any:
     """numpy scalars and tuples become plain JSON-able Python values."""
-    import numpy as np
-
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, tuple):
@@ -184,6 +169,4 @@ def _plain(value: Any) -> Any:
 
 
 def _attr_type_error(msg: str) -> Exception:
-    from minigraph.errors import OpTypeError
-
     return OpTypeError(msg)

@@ -1,0 +1,60 @@
+"""dtypes and shapes: the vocabulary every layer of minigraph shares (a leaf module: numpy only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+FLOAT_DTYPES = ("float16", "float32", "float64")
+DTYPES = FLOAT_DTYPES + ("int8", "int16", "int32", "int64", "uint8", "bool")
+
+
+def normalize_dtype(dtype: Any) -> str:
+    """Accept "float32", np.float32, np.dtype("float32"), ... and return the numpy name."""
+    try:
+        name = np.dtype(dtype).name
+    except TypeError as e:
+        raise TypeError(f"unknown dtype {dtype!r}") from e
+    if name not in DTYPES:
+        raise TypeError(f"unsupported dtype {name!r}; minigraph supports {', '.join(DTYPES)}")
+    return name
+
+
+_DTYPE_NAMES: dict[np.dtype[Any], str] = {}
+
+
+def dtype_name(dtype: np.dtype[Any]) -> str:
+    """`dtype.name`, cached: numpy computes it in Python on every access (microseconds),
+    which eager mode would pay several times per op."""
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = dtype.name
+    return name
+
+
+def normalize_shape(shape: Any) -> tuple[int, ...]:
+    if shape is None:
+        return ()
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
+        raise TypeError(f"a shape must be a list of ints, got {shape!r}")
+    return tuple(_dim(d) for d in shape)
+
+
+def _dim(d: Any) -> int:
+    """One dimension: an int >= 0, or -1 / None for "unknown"."""
+    if d is None:
+        return -1
+    if isinstance(d, float) and d.is_integer():
+        d = int(d)
+    if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
+        raise TypeError(f"shape dimensions must be ints (or None/-1 for unknown), got {d!r}")
+    if d < -1:
+        raise ValueError(f"shape dimension {d} is negative; use -1 or None for an unknown size")
+    return int(d)
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
