@@ -78,9 +78,9 @@ class Eager:
 
     def __init__(self, build: Callable[[], tuple[Any, dict[str, str]]], weights: dict[str, np.ndarray]):
         import minigraph as mg
-        from minigraph.dygraph.tracer import Tracer
+        from minigraph.dygraph import EagerBuilder
 
-        self.tracer = Tracer(0)
+        self.builder = EagerBuilder(0)
         with self.active():
             self.net, names = build()
             params = {p.name: p for p in self.net.parameters()} if names else {}
@@ -90,13 +90,10 @@ class Eager:
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
-        from minigraph.dygraph.tracer import activate, deactivate
+        from minigraph.ir.framework import use_builder
 
-        token = activate(self.tracer)
-        try:
+        with use_builder(self.builder):
             yield
-        finally:
-            deactivate(token)
 
 
 def max_rel_diff(a: Any, b: Any) -> float:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from minigraph.ir.builder import builder_for
 from minigraph.ir.operator import OpRole
 from minigraph.ir.variable import Variable
 
@@ -41,10 +42,10 @@ class GradientClipByGlobalNorm(ClipGradBase):
         chosen = [g for p, g in params_grads if g is not None and getattr(p, "need_clip", True)]
         if not chosen:
             return list(params_grads)
-        block = chosen[0].block
-        names = block.program.names
-        scale = block.create_var(names.generate("global_norm_scale"), (), chosen[0].dtype, stop_gradient=True)
-        block.append_op(
+        builder = builder_for(chosen[0])
+        names = builder.names
+        scale = builder.create_var(names.generate("global_norm_scale"), (), chosen[0].dtype, stop_gradient=True)
+        builder.append_op(
             "global_norm_scale", {"X": chosen}, {"Out": scale}, {"clip_norm": self.clip_norm}, role=OpRole.OPTIMIZE
         )
         scales = {scale.dtype: scale}
@@ -54,8 +55,8 @@ class GradientClipByGlobalNorm(ClipGradBase):
                 out.append((p, g))
                 continue
             if g.dtype not in scales:  # mixed-precision parameters: one cast per dtype
-                cast = block.create_var(names.generate(f"{scale.name}.{g.dtype}"), (), g.dtype, stop_gradient=True)
-                block.append_op(
+                cast = builder.create_var(names.generate(f"{scale.name}.{g.dtype}"), (), g.dtype, stop_gradient=True)
+                builder.append_op(
                     "cast",
                     {"X": scale},
                     {"Out": cast},
@@ -63,8 +64,8 @@ class GradientClipByGlobalNorm(ClipGradBase):
                     role=OpRole.OPTIMIZE,
                 )
                 scales[g.dtype] = cast
-            clipped = block.create_var(names.generate(f"{g.name}@CLIP"), g.shape, g.dtype, stop_gradient=True)
-            block.append_op(
+            clipped = builder.create_var(names.generate(f"{g.name}@CLIP"), g.shape, g.dtype, stop_gradient=True)
+            builder.append_op(
                 "elementwise_mul",
                 {"X": g, "Y": scales[g.dtype]},
                 {"Out": clipped},

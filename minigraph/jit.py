@@ -22,13 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from minigraph.dygraph.tracer import activate, current_tracer, deactivate
-from minigraph.dygraph.variable import EagerVariable
-from minigraph.executor.scope import Scope
-from minigraph.ir.framework import program_guard
+from minigraph.executor.scope import Scope, global_scope, scope_guard
+from minigraph.io import save_inference_model
+from minigraph.ir.builder import StaticBuilder, builder_for
+from minigraph.ir.framework import use_builder
 from minigraph.ir.program import Program
-from minigraph.ir.variable import Parameter, Variable
-from minigraph.nn.layer.base import TRACING
+from minigraph.ir.variable import Variable
 
 
 @dataclass
@@ -39,9 +38,6 @@ class TracedLayer:
     scope: Scope = field(default_factory=Scope)
 
     def save_inference_model(self, dirname: str, executor: Any) -> None:
-        from minigraph.executor.scope import scope_guard
-        from minigraph.io import save_inference_model
-
         block = self.program.global_block()
         with scope_guard(self.scope):
             save_inference_model(
@@ -49,10 +45,14 @@ class TracedLayer:
             )
 
 
-def trace(layer: Any, example_inputs: Sequence[Any], feed_names: Sequence[str] | None = None) -> TracedLayer:
+def trace(
+    layer: Any, example_inputs: Sequence[Any], feed_names: Sequence[str] | None = None, scope: Scope | None = None
+) -> TracedLayer:
     """Record `layer`'s eval-mode forward for inputs shaped like `example_inputs` (the first
-    dimension becomes -1, the batch)."""
-    inputs = [np.asarray(x.value if isinstance(x, EagerVariable) else x) for x in example_inputs]
+    dimension becomes -1, the batch). The layer may have been built eagerly or in static
+    mode; a static layer's parameter values are read from `scope` (default: the global
+    scope), so run its startup program first."""
+    inputs = [np.asarray(x) for x in example_inputs]
     names = (
         list(feed_names)
         if feed_names is not None
@@ -61,40 +61,27 @@ def trace(layer: Any, example_inputs: Sequence[Any], feed_names: Sequence[str] |
     if len(names) != len(inputs):
         raise ValueError(f"trace: {len(inputs)} example inputs but {len(names)} feed names")
     main, startup = Program(), Program()
-    scope = Scope()
+    traced_scope = Scope()
     block = main.global_block()
+    source = scope if scope is not None else global_scope()
     for name, p in layer.named_parameters():
-        value = np.asarray(p.value if isinstance(p, EagerVariable) else scope.find_var(name).get_tensor())
-        block.vars[name] = Parameter(
-            block,
-            name,
-            value.shape,
-            value.dtype.name,
-            trainable=getattr(p, "trainable", True),
-            optimize_attr=getattr(p, "optimize_attr", None),
-            do_model_average=getattr(p, "do_model_average", True),
-        )
-        scope.var(name).set(value)
+        value = np.array(builder_for(p).value_of(p, source))
+        block.create_parameter(name, value.shape, value.dtype.name, **p.flags())
+        traced_scope.var(name).set(value)
     was_training = [sub.training for sub in layer.sublayers(include_self=True)]
-    tracer = current_tracer()
-    token = activate(None)  # type: ignore[arg-type]  # leave eager mode while recording
-    tracing = TRACING.set(True)
     try:
         layer.eval()
-        with program_guard(main, startup):
+        # A static builder whose layers follow train()/eval(), as they do eagerly.
+        with use_builder(StaticBuilder(main, startup, follows_layer_mode=True)):
             feeds = [
                 block.create_var(n, (-1,) + x.shape[1:], x.dtype.name, stop_gradient=True, is_data=True)
                 for n, x in zip(names, inputs)
             ]
             outputs = layer(*feeds)
     finally:
-        TRACING.reset(tracing)
-        deactivate(token)
         for sub, flag in zip(layer.sublayers(include_self=True), was_training):
             sub.training = flag
-    del tracer
     outs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-    if not all(isinstance(o, Variable) for o in outs):
+    if not all(isinstance(o, Variable) and o.block.program is main for o in outs):
         raise TypeError("trace: the layer's forward must return Variables built from its inputs")
-    # Persistables the forward writes (batch_norm statistics in train mode) need values too.
-    return TracedLayer(main, names, [o.name for o in outs], scope)
+    return TracedLayer(main, names, [o.name for o in outs], traced_scope)

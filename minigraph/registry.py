@@ -170,3 +170,10 @@ def _plain(value: Any) -> Any:
 
 def _attr_type_error(msg: str) -> Exception:
     return OpTypeError(msg)
+
+
+def op_seed(program_seed: int, position: int) -> int:
+    """The seed a random op with `seed=0` gets when its program has a random_seed: a
+    function of the program's seed and the op's position (1-based), so identical programs
+    (or identical eager sessions) draw identical numbers and two dropout ops differ."""
+    return (program_seed * 1_000_003 + position) % (2**31 - 1) or 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from minigraph.errors import ModelFormatError
+from minigraph.ir.builder import builder_for
 from minigraph.ir.operator import OpRole
 from minigraph.ir.variable import Variable
 
@@ -39,12 +40,11 @@ class L2Decay(WeightDecayRegularizer):
         self.coeff = float(coeff)
 
     def append_ops(self, param: Variable, grad: Variable) -> Variable:
-        block = grad.block
-        names = block.program.names
-        decay = block.create_var(names.generate("_generated_var"), param.shape, param.dtype, stop_gradient=True)
-        block.append_op("scale", {"X": param}, {"Out": decay}, {"scale": self.coeff}, role=OpRole.OPTIMIZE)
-        out = block.create_var(names.generate(f"{param.name}@GRAD@REG"), grad.shape, grad.dtype, stop_gradient=True)
-        block.append_op("sum", {"X": [grad, decay]}, {"Out": out}, role=OpRole.OPTIMIZE)
+        b = builder_for(grad)
+        decay = b.create_var(b.names.generate("_generated_var"), param.shape, param.dtype, stop_gradient=True)
+        b.append_op("scale", {"X": param}, {"Out": decay}, {"scale": self.coeff}, role=OpRole.OPTIMIZE)
+        out = b.create_var(b.names.generate(f"{param.name}@GRAD@REG"), grad.shape, grad.dtype, stop_gradient=True)
+        b.append_op("sum", {"X": [grad, decay]}, {"Out": out}, role=OpRole.OPTIMIZE)
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from minigraph.backward import gradients
+from minigraph.dygraph.builder import EagerBuilder
 from minigraph.executor import Executor, Scope
-from minigraph.ir.framework import program_guard
+from minigraph.ir.framework import program_guard, use_builder
 from minigraph.ir.program import Program
 from minigraph.registry import get_op
 
@@ -250,15 +251,11 @@ def check_grad(case: OpCase, eps: float | None = None, seed: int = 0) -> dict[st
 def eager_run(case: OpCase, dtype: str | None = None, grad_seed: int | None = None) -> tuple[Arrays, list[np.ndarray]]:
     """Run the op eagerly (inside dygraph.guard); with grad_seed, also backward through the
     same check loss as check_grad and return the gradients of the differentiable inputs."""
-    from minigraph.dygraph import guard, to_variable
-    from minigraph.dygraph.tracer import current_tracer
-
     opdef = get_op(case.op)
     slots = differentiable_slots(case) if grad_seed is not None else []
     if grad_seed is not None and dtype is None:
         dtype = "float64"  # as the static gradient check does
-    with guard():
-        tracer = current_tracer()
+    with use_builder(EagerBuilder()) as tracer:
         assert tracer is not None
         ins: dict[str, Any] = {}
         for s in opdef.in_slots:  # type: ignore[attr-defined]
@@ -268,7 +265,7 @@ def eager_run(case: OpCase, dtype: str | None = None, grad_seed: int | None = No
             for arr in _as_list(case.inputs[s.name]):
                 if dtype is not None and arr.dtype.kind == "f":
                     arr = arr.astype(dtype)
-                v = to_variable(arr)
+                v = tracer.constant(np.array(arr))
                 v.stop_gradient = s.name not in slots
                 vs.append(v)
             ins[s.name] = vs if s.variadic else vs[0]
@@ -284,9 +281,9 @@ def eager_run(case: OpCase, dtype: str | None = None, grad_seed: int | None = No
                 count = case.attrs.get("num", count) or count
                 if case.attrs.get("sections"):
                     count = len(case.attrs["sections"])
-            vs = [tracer.block.create_var() for _ in range(count)]
+            vs = [tracer.create_var() for _ in range(count)]
             outs[s.name] = vs if s.variadic else vs[0]
-        tracer.trace_op(case.op, ins, outs, dict(case.attrs))
+        tracer.append_op(case.op, ins, outs, dict(case.attrs))
         result = {k: ([x.numpy() for x in v] if isinstance(v, list) else v.numpy()) for k, v in outs.items()}
         if grad_seed is None:
             return result, []
@@ -299,18 +296,18 @@ def eager_run(case: OpCase, dtype: str | None = None, grad_seed: int | None = No
         ]
         terms = []
         for v, w in zip(wired, loss_weights(wired, grad_seed)):
-            wv = to_variable(w)
-            prod = tracer.block.create_var()
-            tracer.trace_op("elementwise_mul", {"X": v, "Y": wv}, {"Out": prod}, {})
-            term = tracer.block.create_var()
-            tracer.trace_op("mean", {"X": prod}, {"Out": term}, {})
+            wv = tracer.constant(np.asarray(w))
+            prod = tracer.create_var()
+            tracer.append_op("elementwise_mul", {"X": v, "Y": wv}, {"Out": prod}, {})
+            term = tracer.create_var()
+            tracer.append_op("mean", {"X": prod}, {"Out": term}, {})
             if term.dtype != "float64":
-                wide = tracer.block.create_var()
-                tracer.trace_op("cast", {"X": term}, {"Out": wide}, {"in_dtype": term.dtype, "out_dtype": "float64"})
+                wide = tracer.create_var()
+                tracer.append_op("cast", {"X": term}, {"Out": wide}, {"in_dtype": term.dtype, "out_dtype": "float64"})
                 term = wide
             terms.append(term)
-        loss = tracer.block.create_var()
-        tracer.trace_op("sum", {"X": terms}, {"Out": loss}, {})
+        loss = tracer.create_var()
+        tracer.append_op("sum", {"X": terms}, {"Out": loss}, {})
         loss.backward()
         grads = []
         for s in slots:

@@ -8,10 +8,13 @@ import numpy as np
 
 FLOAT_DTYPES = ("float16", "float32", "float64")
 DTYPES = FLOAT_DTYPES + ("int8", "int16", "int32", "int64", "uint8", "bool")
+_DTYPE_SET = frozenset(DTYPES)
 
 
 def normalize_dtype(dtype: Any) -> str:
     """Accept "float32", np.float32, np.dtype("float32"), ... and return the numpy name."""
+    if isinstance(dtype, str) and dtype in _DTYPE_SET:  # the common case, and eager mode pays this per variable
+        return dtype
     try:
         name = np.dtype(dtype).name
     except TypeError as e:

@@ -1,24 +1,42 @@
-"""Operator overloading on Variables: `x + 1.0` appends a scale op, `x * y` an
-elementwise_mul, `x @ y` a matmul. Outputs are named `tmp_N`, as in Paddle."""
+"""Operator overloading on variables: `x + 1.0` emits a scale op, `x * y` an
+elementwise_mul, `x @ y` a matmul, through the builder that owns `x` (so a static variable
+appends to its program and an eager one computes at once). Outputs are named `tmp_N`, as in
+Paddle. Numbers fold into `scale`; numpy arrays become constants (`assign_value`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from minigraph.ir.variable import Variable
+import numpy as np
+
+from minigraph.ir.builder import builder_for
+from minigraph.types import normalize_dtype
 
 
-def _tmp(x: Variable, dtype: str | None = None) -> Variable:
-    return x.block.create_var(x.block.program.names.generate("tmp"), dtype=dtype or x.dtype)
-
-
-def _scale(x: Variable, scale: float, bias: float) -> Variable:
-    out = _tmp(x)
-    x.block.append_op("scale", {"X": x}, {"Out": out}, {"scale": scale, "bias": bias})
+def _emit(x: Any, op: str, inputs: dict[str, Any], attrs: dict[str, Any], dtype: str | None = None) -> Any:
+    builder = builder_for(x)
+    out = builder.create_var(builder.names.generate("tmp"), dtype=dtype or x.dtype)
+    builder.append_op(op, inputs, {"Out": out}, attrs)
     return out
 
 
-def binary(x: Variable, other: Any, op: str, reverse: bool) -> Variable:
+def _scale(x: Any, scale: float, bias: float) -> Any:
+    return _emit(x, "scale", {"X": x}, {"scale": scale, "bias": bias})
+
+
+def _constant(x: Any, value: Any) -> Any:
+    """`value` (a number or an array) as a constant variable of x's dtype."""
+    arr = np.asarray(value, dtype=x.dtype)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)  # a [1] constant broadcasts against anything
+    builder = builder_for(x)
+    out = builder.create_var(builder.names.generate("tmp"), dtype=x.dtype, stop_gradient=True)
+    attrs = {"shape": list(arr.shape), "dtype": x.dtype, "values": arr.ravel().tolist()}
+    builder.append_op("assign_value", {}, {"Out": out}, attrs)
+    return out
+
+
+def binary(x: Any, other: Any, op: str, reverse: bool) -> Any:
     if isinstance(other, (int, float)) and not isinstance(other, bool) and op != "matmul":
         c = float(other)
         if op == "add":
@@ -29,24 +47,57 @@ def binary(x: Variable, other: Any, op: str, reverse: bool) -> Variable:
             return _scale(x, c, 0.0)
         if op == "div" and not reverse:
             return _scale(x, 1.0 / c, 0.0)
-        other = _constant_like(x, c)
-    if not isinstance(other, Variable):
+    if isinstance(other, (int, float, np.ndarray, np.generic)) and not isinstance(other, bool):
+        other = _constant(x, other)
+    if not isinstance(other, Operators):
         return NotImplemented
     a, b = (other, x) if reverse else (x, other)
-    out = _tmp(a)
     if op == "matmul":
-        a.block.append_op("matmul", {"X": a, "Y": b}, {"Out": out})
-    else:
-        a.block.append_op(f"elementwise_{op}", {"X": a, "Y": b}, {"Out": out}, {"axis": -1})
-    return out
+        return _emit(a, "matmul", {"X": a, "Y": b}, {})
+    return _emit(a, f"elementwise_{op}", {"X": a, "Y": b}, {"axis": -1})
 
 
-def _constant_like(x: Variable, value: float) -> Variable:
-    out = _tmp(x)
-    out.stop_gradient = True
-    x.block.append_op("fill_constant", {}, {"Out": out}, {"shape": [1], "dtype": x.dtype, "value": value})
-    return out
+class Operators:
+    """`+ - * / @`, their reflections, unary `-` and `astype`, for every variable."""
 
+    __slots__ = ()
+    __array_ufunc__ = None  # `ndarray + var` defers to var.__radd__ instead of looping
 
-def negate(x: Variable) -> Variable:
-    return _scale(x, -1.0, 0.0)
+    def __add__(self, o: Any) -> Any:
+        return binary(self, o, "add", False)
+
+    def __radd__(self, o: Any) -> Any:
+        return binary(self, o, "add", True)
+
+    def __sub__(self, o: Any) -> Any:
+        return binary(self, o, "sub", False)
+
+    def __rsub__(self, o: Any) -> Any:
+        return binary(self, o, "sub", True)
+
+    def __mul__(self, o: Any) -> Any:
+        return binary(self, o, "mul", False)
+
+    def __rmul__(self, o: Any) -> Any:
+        return binary(self, o, "mul", True)
+
+    def __truediv__(self, o: Any) -> Any:
+        return binary(self, o, "div", False)
+
+    def __rtruediv__(self, o: Any) -> Any:
+        return binary(self, o, "div", True)
+
+    def __matmul__(self, o: Any) -> Any:
+        return binary(self, o, "matmul", False)
+
+    def __rmatmul__(self, o: Any) -> Any:
+        return binary(self, o, "matmul", True)
+
+    def __neg__(self) -> Any:
+        return _scale(self, -1.0, 0.0)
+
+    def astype(self, dtype: Any) -> Any:
+        """A cast to `dtype` (a `cast` op)."""
+        out_dtype = normalize_dtype(dtype)
+        x: Any = self
+        return _emit(x, "cast", {"X": x}, {"in_dtype": x.dtype, "out_dtype": out_dtype}, out_dtype)

@@ -8,10 +8,10 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from minigraph.errors import GraphBuildError, OpTypeError
-from minigraph.ir.framework import current_name_scope
+from minigraph.ir.naming import current_name_scope
 from minigraph.ir.operator import Operator, OpRole
 from minigraph.ir.variable import Parameter, Variable
-from minigraph.registry import check_attrs, get_op
+from minigraph.registry import OpDef, check_attrs, get_op
 from minigraph.types import shape_text
 
 if TYPE_CHECKING:
@@ -186,13 +186,7 @@ class Block:
             names = in_names.get(slot.name, [])
             vs = [self.var(n) for n in names]
             ins[slot.name] = vs if slot.variadic else (vs[0] if vs else None)
-        try:
-            metas = opdef.infer(ins, attrs)
-        except (GraphBuildError, OpTypeError) as e:
-            msg = str(e)
-            if msg.startswith(f"op {opdef.type}"):  # the op already named itself
-                raise
-            raise type(e)(f"op {opdef.type}({_describe(ins)}): {msg}") from None
+        metas = infer(opdef, ins, attrs)
         for slot in opdef.out_slots:
             names = out_names.get(slot.name)
             if not names or slot.name not in metas:
@@ -211,6 +205,18 @@ class Block:
                 v.dtype = dtype
 
 
+def infer(opdef: OpDef, ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+    """Run `opdef`'s shape/dtype inference on input variables (static or eager); its errors
+    are prefixed with the op and its inputs' names, dtypes and shapes."""
+    try:
+        return opdef.infer(ins, attrs)
+    except (GraphBuildError, OpTypeError) as e:
+        msg = str(e)
+        if msg.startswith(f"op {opdef.type}"):  # the op already named itself
+            raise
+        raise type(e)(f"op {opdef.type}({_describe(ins)}): {msg}") from None
+
+
 def _as_names(value: Any) -> list[str]:
     if value is None:
         return []
@@ -220,9 +226,6 @@ def _as_names(value: Any) -> list[str]:
         return [value.name]
     if isinstance(value, str):
         return [value]
-    name = getattr(value, "name", None)  # eager variables carry names too
-    if isinstance(name, str):
-        return [name]
     raise GraphBuildError(f"expected a Variable or a variable name, got {type(value).__name__}")
 
 

@@ -1,25 +1,21 @@
-"""The current default programs, per thread/context (contextvars), and program_guard."""
+"""The current default programs and builder, per thread/context (contextvars); program_guard."""
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from minigraph.ir.program import Program
+from minigraph.ir.builder import Builder, StaticBuilder
+from minigraph.ir.program import Program
 
 _main: contextvars.ContextVar[Program | None] = contextvars.ContextVar("main", default=None)
 _startup: contextvars.ContextVar[Program | None] = contextvars.ContextVar("startup", default=None)
-_name_prefix: contextvars.ContextVar[str] = contextvars.ContextVar("name_prefix", default="")
 # The process-wide defaults, used when a context has not set its own.
 _global: dict[str, Program] = {}
 
 
 def _process_default(key: str) -> Program:
-    from minigraph.ir.program import Program
-
     if key not in _global:
         _global[key] = Program()
     return _global[key]
@@ -38,8 +34,6 @@ def default_startup_program() -> Program:
 @contextlib.contextmanager
 def program_guard(main_program: Program, startup_program: Program | None = None) -> Iterator[None]:
     """Make `main_program` (and `startup_program`) the defaults inside the block."""
-    from minigraph.ir.program import Program
-
     if not isinstance(main_program, Program):
         raise TypeError(f"program_guard expects a Program, got {type(main_program).__name__}")
     token = _main.set(main_program)
@@ -52,16 +46,20 @@ def program_guard(main_program: Program, startup_program: Program | None = None)
             _startup.reset(token2)
 
 
+_active: contextvars.ContextVar[Builder | None] = contextvars.ContextVar("builder", default=None)
+
+
+def current_builder() -> Builder:
+    """The builder layers emit through: the active one (eager mode, tracing), else a static
+    builder over the default main and startup programs."""
+    return _active.get() or StaticBuilder(default_main_program(), default_startup_program())
+
+
 @contextlib.contextmanager
-def name_scope(prefix: str) -> Iterator[None]:
-    """Ops appended inside carry `prefix` (nested scopes join with '/'), for display."""
-    outer = _name_prefix.get()
-    token = _name_prefix.set(f"{outer}/{prefix}" if outer else prefix)
+def use_builder(builder: Builder | None) -> Iterator[Builder | None]:
+    """Make `builder` the one layers use inside the block (None: back to the static default)."""
+    token = _active.set(builder)
     try:
-        yield
+        yield builder
     finally:
-        _name_prefix.reset(token)
-
-
-def current_name_scope() -> str:
-    return _name_prefix.get()
+        _active.reset(token)

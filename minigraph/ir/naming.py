@@ -4,6 +4,7 @@ way get the same names (`fc_0`, `fc_0.w_0`, `tmp_3`), optimizer accumulators inc
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Iterator
 
 
@@ -24,22 +25,19 @@ class NameGenerator:
         return NameGenerator(self.counters)
 
 
-def generate(key: str) -> str:
-    """A fresh name `key_N` from the current main program's generator."""
-    from minigraph.ir.framework import default_main_program
-
-    return default_main_program().names.generate(key)
+_name_prefix: contextvars.ContextVar[str] = contextvars.ContextVar("name_prefix", default="")
 
 
 @contextlib.contextmanager
-def guard() -> Iterator[None]:
-    """Inside the block, names count from zero again (the program's counters are restored after)."""
-    from minigraph.ir.framework import default_main_program
-
-    program = default_main_program()
-    saved = program.names
-    program.names = NameGenerator()
+def name_scope(prefix: str) -> Iterator[None]:
+    """Ops appended inside carry `prefix` (nested scopes join with '/'), for display."""
+    outer = _name_prefix.get()
+    token = _name_prefix.set(f"{outer}/{prefix}" if outer else prefix)
     try:
         yield
     finally:
-        program.names = saved
+        _name_prefix.reset(token)
+
+
+def current_name_scope() -> str:
+    return _name_prefix.get()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import copy
 import itertools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minigraph.ir.block import Block
 from minigraph.ir.naming import NameGenerator
 from minigraph.ir.operator import Operator, OpRole
 from minigraph.ir.variable import Parameter, Variable
+
+if TYPE_CHECKING:
+    from minigraph.ir.builder import Builder
 
 _program_ids = itertools.count()
 
@@ -24,6 +27,9 @@ class Program:
         self._version = 0
         self._current_block_idx = 0
         self._uid = next(_program_ids)  # a stable identity for plan caches
+        # The builder that runs this program's ops as they are emitted: set on an eager
+        # tape (minigraph.dygraph), None for a static program.
+        self.eager_builder: Builder | None = None
 
     # --- identity / versioning ----------------------------------------------------------
     @property

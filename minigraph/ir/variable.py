@@ -1,59 +1,43 @@
-"""Variable and Parameter: plain records describing a value in a Block."""
+"""Variable and Parameter: records describing a value in a Block.
+
+A variable of a static program holds no data (the Scope does). A variable of an eager tape
+(see `minigraph.dygraph`) is the same record with its value attached: `value`, a `version`
+counting in-place overwrites, the gradient accumulated by `backward()`, and the tape entries
+that computed each version. One class serves both, so layers, optimizers and Layer objects
+never ask which kind they hold.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from minigraph.errors import GraphBuildError
+from minigraph.ir.arithmetic import Operators
 from minigraph.types import normalize_dtype, normalize_shape, shape_text
 
 if TYPE_CHECKING:
     from minigraph.ir.block import Block
 
 
-class Operators:
-    """`+ - * / @` (and their reflections) in terms of `self._binary(other, op, reverse)`,
-    shared by static Variables (which append ops) and eager variables (which run them)."""
-
-    __slots__ = ()
-
-    def _binary(self, other: Any, op: str, reverse: bool = False) -> Any:
-        raise NotImplementedError
-
-    def __add__(self, o: Any) -> Any:
-        return self._binary(o, "add")
-
-    def __radd__(self, o: Any) -> Any:
-        return self._binary(o, "add", True)
-
-    def __sub__(self, o: Any) -> Any:
-        return self._binary(o, "sub")
-
-    def __rsub__(self, o: Any) -> Any:
-        return self._binary(o, "sub", True)
-
-    def __mul__(self, o: Any) -> Any:
-        return self._binary(o, "mul")
-
-    def __rmul__(self, o: Any) -> Any:
-        return self._binary(o, "mul", True)
-
-    def __truediv__(self, o: Any) -> Any:
-        return self._binary(o, "div")
-
-    def __rtruediv__(self, o: Any) -> Any:
-        return self._binary(o, "div", True)
-
-    def __matmul__(self, o: Any) -> Any:
-        return self._binary(o, "matmul")
-
-    def __rmatmul__(self, o: Any) -> Any:
-        return self._binary(o, "matmul", True)
-
-
 class Variable(Operators):
-    """A named value in a block. In static mode it holds no data; the Scope does."""
+    """A named value in a block: name, shape (-1 for an unknown dim), dtype name, flags."""
 
-    __slots__ = ("name", "shape", "dtype", "persistable", "stop_gradient", "block", "is_data")
+    __slots__ = (
+        "name",
+        "shape",
+        "dtype",
+        "persistable",
+        "stop_gradient",
+        "block",
+        "is_data",
+        "value",
+        "version",
+        "_grad",
+        "_producers",
+        "__weakref__",
+    )
 
     def __init__(
         self,
@@ -72,6 +56,10 @@ class Variable(Operators):
         self.persistable = bool(persistable)
         self.stop_gradient = bool(stop_gradient)
         self.is_data = bool(is_data)
+        self.value: np.ndarray | None = None  # only on an eager tape
+        self.version = 0  # bumped when an eager op overwrites the value
+        self._grad: np.ndarray | None = None
+        self._producers: dict[int, Any] = {}  # version -> the tape entry that computed it
 
     @property
     def kind(self) -> str:
@@ -85,26 +73,74 @@ class Variable(Operators):
         return len(self.shape)
 
     def __repr__(self) -> str:
-        return f"Variable({self.name} : {self.dtype}{shape_text(self.shape)})"
-
-    # Arithmetic appends ops to the variable's program (minigraph.ir.arithmetic).
-    def _binary(self, other: Any, op: str, reverse: bool = False) -> Variable:
-        from minigraph.ir.arithmetic import binary
-
-        return binary(self, other, op, reverse)
-
-    def __neg__(self) -> Variable:
-        from minigraph.ir.arithmetic import negate
-
-        return negate(self)
+        return f"{type(self).__name__}({self.name} : {self.dtype}{shape_text(self.shape)})"
 
     __hash__ = object.__hash__
 
+    # --- values (eager) ---------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """A copy of the value (eager mode); a static variable is fetched with Executor.run."""
+        if self.value is None:
+            raise GraphBuildError(
+                f"variable {self.name!r} holds no value: in a static program, fetch it with "
+                f"exe.run(program, feed=..., fetch_list=[{self.name!r}])"
+            )
+        return np.array(self.value, copy=True)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.asarray(self.numpy(), dtype=dtype)
+
+    def set_value(self, value: Any) -> None:
+        """Replace an eager variable's value (same shape; cast to its dtype)."""
+        arr = np.asarray(value)
+        if self.value is None:
+            raise GraphBuildError(
+                f"set_value: {self.name!r} is a static variable; its value lives in a Scope "
+                f"(scope.var({self.name!r}).set(value))"
+            )
+        if arr.shape != self.value.shape:
+            raise ValueError(f"set_value: {self.name!r} has shape {self.value.shape}, got {arr.shape}")
+        self.value = np.array(arr, dtype=self.value.dtype, copy=True)
+
+    # --- gradients (eager) ------------------------------------------------------------------
+    @property
+    def is_leaf(self) -> bool:
+        return self.version not in self._producers
+
+    def gradient(self) -> np.ndarray | None:
+        """The accumulated gradient (a copy), or None if backward never reached this variable."""
+        return None if self._grad is None else np.array(self._grad, copy=True)
+
+    def clear_gradient(self) -> None:
+        self._grad = None
+
+    def backward(self, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every eager leaf that needs a gradient. A static
+        program differentiates with `append_backward(loss)` or `optimizer.minimize(loss)`."""
+        builder = self.block.program.eager_builder
+        if builder is None:
+            raise GraphBuildError(
+                f"backward(): {self.name!r} is a static variable; use append_backward({self.name}) "
+                f"or optimizer.minimize({self.name}) to add gradient ops to its program"
+            )
+        builder.run_backward(self, retain_graph)
+
+    def detach(self) -> Variable:
+        """A new eager variable sharing this value, cut off from the gradient graph."""
+        out = self.block.create_var(self.name + ".detached", self.shape, self.dtype, stop_gradient=True)
+        out.value = self.value
+        return out
+
 
 class Parameter(Variable):
-    """A trainable (or statistics) variable, persistable, initialised by the startup program."""
+    """A trainable (or statistics) variable, persistable, initialised by the startup program
+    (or at once in eager mode)."""
 
-    __slots__ = ("trainable", "optimize_attr", "regularizer", "do_model_average", "need_clip")
+    # The flags a parameter carries beyond a variable's; copied together wherever a
+    # parameter is re-created (another program, a trace, a loaded file).
+    FLAGS = ("trainable", "optimize_attr", "regularizer", "do_model_average", "need_clip")
+
+    __slots__ = FLAGS
 
     def __init__(
         self,
@@ -133,9 +169,16 @@ class Parameter(Variable):
         self.do_model_average = bool(do_model_average)
         self.need_clip = bool(need_clip)
 
+    def flags(self) -> dict[str, Any]:
+        """The parameter's flags as keyword arguments for creating an equivalent one."""
+        return {
+            "trainable": self.trainable,
+            "optimize_attr": dict(self.optimize_attr),
+            "regularizer": self.regularizer,
+            "do_model_average": self.do_model_average,
+            "need_clip": self.need_clip,
+        }
+
     @property
     def kind(self) -> str:
         return "param"
-
-    def __repr__(self) -> str:
-        return f"Parameter({self.name} : {self.dtype}{shape_text(self.shape)})"

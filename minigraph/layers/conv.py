@@ -57,7 +57,7 @@ def _check_layout(where: str, data_format: str) -> None:
 
 
 def _check_image(where: str, input: Any, data_format: str) -> None:
-    if not isinstance(input, Variable) and not hasattr(input, "shape"):
+    if not isinstance(input, Variable):
         raise TypeError(f"{where}: input must be a Variable, got {type(input).__name__}")
     if len(input.shape) != 4:
         layout = "[N, C, H, W]" if data_format == "NCHW" else "[N, H, W, C]"

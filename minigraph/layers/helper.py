@@ -1,14 +1,14 @@
-"""LayerHelper: what every layer builder uses to name things, create parameters (with
-their initializers in the startup program) and append ops to the main program."""
+"""LayerHelper: what every layer builder uses to name things, create parameters and emit
+ops, all through the current builder (static: the default programs; eager: run at once)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from minigraph.dygraph.tracer import current_tracer
 from minigraph.errors import GraphBuildError
 from minigraph.initializer import Constant, Initializer, Xavier
-from minigraph.ir.framework import default_main_program, default_startup_program
+from minigraph.ir.builder import Builder
+from minigraph.ir.framework import current_builder
 from minigraph.ir.operator import Operator
 from minigraph.ir.variable import Parameter, Variable
 from minigraph.param_attr import ParamAttr
@@ -18,22 +18,13 @@ from minigraph.types import shape_text
 class LayerHelper:
     def __init__(self, layer_type: str, name: str | None = None) -> None:
         self.layer_type = layer_type
-        self.name = name or self.main.names.generate(layer_type)
+        self.name = name or self.builder.names.generate(layer_type)
 
     # Looked up at each use, so a layer object built in one mode can build ops in another
     # (jit tracing runs an eager layer's forward in static mode).
     @property
-    def main(self) -> Any:
-        """The eager tracer inside dygraph.guard(), else the default main program."""
-        return current_tracer() or default_main_program()
-
-    @property
-    def startup(self) -> Any:
-        return default_startup_program()
-
-    @property
-    def block(self) -> Any:
-        return self.main.current_block()
+    def builder(self) -> Builder:
+        return current_builder()
 
     def create_parameter(
         self,
@@ -46,11 +37,10 @@ class LayerHelper:
         shape = tuple(int(d) for d in shape)
         if any(d <= 0 for d in shape):
             raise GraphBuildError(f"{self.name}: parameter shape {shape_text(shape)} must be all positive")
-        name = attr.name or self.main.names.generate(f"{self.name}.{'b' if is_bias else 'w'}")
+        builder = self.builder
+        name = attr.name or builder.names.generate(f"{self.name}.{'b' if is_bias else 'w'}")
         init = attr.initializer or default_initializer or (Constant(0.0) if is_bias else Xavier())
-        return create_parameter_in(
-            self.main,
-            self.startup,
+        return builder.create_parameter(
             name,
             shape,
             dtype,
@@ -63,14 +53,13 @@ class LayerHelper:
         )
 
     def create_tmp(self, dtype: str = "float32", stop_gradient: bool = False) -> Variable:
-        return self.block.create_var(
-            self.main.names.generate(f"{self.name}.tmp"), dtype=dtype, stop_gradient=stop_gradient
-        )
+        builder = self.builder
+        return builder.create_var(builder.names.generate(f"{self.name}.tmp"), dtype=dtype, stop_gradient=stop_gradient)
 
     def append_op(
         self, type: str, inputs: dict[str, Any], outputs: dict[str, Any], attrs: dict[str, Any] | None = None
-    ) -> Operator:
-        return self.block.append_op(type, inputs, outputs, attrs or {})
+    ) -> Operator | None:
+        return self.builder.append_op(type, inputs, outputs, attrs or {})
 
     def append_activation(self, x: Variable, act: str | None) -> Variable:
         """`act` is appended as its own op after the main one, as in Paddle."""
@@ -81,25 +70,3 @@ class LayerHelper:
         out = self.create_tmp(x.dtype)
         self.append_op(act, {"X": x}, {"Out": out})
         return out
-
-
-def create_parameter_in(
-    main: Any, startup: Any, name: str, shape: tuple[int, ...], dtype: str, init: Initializer, **flags: Any
-) -> Parameter:
-    """Create parameter `name` in `main` and, unless some op already initialises it there,
-    its initializer in `startup`. Reusing a name shares the variable (shapes must agree).
-    In eager mode `main` is the tracer, which creates and initialises the parameter now."""
-    if not hasattr(main, "all_parameters"):  # the eager tracer
-        return main.create_parameter(name, shape, dtype, init, **flags)
-    p = main.global_block().create_parameter(name, shape, dtype, **flags)
-    sblock = startup.global_block()
-    existing = sblock.vars.get(name)
-    if existing is not None and tuple(existing.shape) != tuple(shape):
-        raise GraphBuildError(
-            f"variable {name!r} was created before with shape {shape_text(existing.shape)}; "
-            f"the new shape {shape_text(shape)} does not match"
-        )
-    sblock.create_parameter(name, shape, dtype, **flags)
-    if not any(name in op.output_arg_names for op in sblock.ops):
-        init(sblock.vars[name], sblock)
-    return p

@@ -17,7 +17,7 @@ __all__ = ["batch_norm"]
 
 def check_momentum(where: str, momentum: Any) -> None:
     """A Variable momentum (Paddle's MomentumTensor) is refused, never silently replaced."""
-    if isinstance(momentum, Variable) or hasattr(momentum, "numpy"):
+    if isinstance(momentum, Variable):
         raise GraphBuildError(
             f"{where}: momentum given as a Variable is not supported; pass a Python float in [0, 1] "
             f"(Paddle 3.3.1 silently uses 0.9 in that case)"
@@ -70,7 +70,7 @@ def append_batch_norm(
 
 def input_channels(where: str, input: Variable, data_layout: str) -> int:
     """The channel count of `input` under `data_layout`, after checking rank and layout."""
-    if not isinstance(input, Variable) and not hasattr(input, "shape"):
+    if not isinstance(input, Variable):
         raise TypeError(f"{where}: input must be a Variable, got {type(input).__name__}")
     if input.dtype not in BN_DTYPES:
         raise OpTypeError(

@@ -46,7 +46,8 @@ def create_parameter(
 def create_global_var(
     shape: Any, value: float, dtype: Any, persistable: bool = False, force_cpu: bool = False, name: str | None = None
 ) -> Variable:
-    """A variable filled with `value` by the startup program (and kept if persistable)."""
+    """A variable filled with `value` by the startup program (and kept if persistable).
+    `force_cpu` is accepted for Paddle compatibility (minigraph runs on the CPU)."""
     main, startup = default_main_program(), default_startup_program()
     name = name or main.names.generate("global_var")
     shape, dtype = normalize_shape(shape), normalize_dtype(dtype)
@@ -73,7 +74,7 @@ def assign(input: Any, output: Variable | None = None) -> Variable:
     """Copy `input` into `output` (a new variable if None). `input` is a variable, or a numpy
     array / nested list / number, which becomes a constant (`assign_value` op)."""
     helper = LayerHelper("assign")
-    if isinstance(input, np.ndarray) or not hasattr(input, "name"):
+    if not isinstance(input, Variable):
         arr = np.asarray(input)
         if arr.dtype.kind not in "fiub":
             raise GraphBuildError(f"assign: cannot make a constant from a {arr.dtype} value")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from minigraph.ir.program import Program
+from minigraph.ir.builder import Builder
 from minigraph.ir.variable import Parameter, Variable
 from minigraph.optimizer.base import Optimizer, UpdateOp, _check_number
 
@@ -43,12 +43,12 @@ class Adam(Optimizer):
                 raise ValueError(f"Adam: {what} must be in [0, 1), got {b}")
         self._lazy_mode = bool(lazy_mode)
 
-    def _create_accumulators(self, main: Program, startup: Program, params: list[Parameter]) -> None:
+    def _create_accumulators(self, builder: Builder, params: list[Parameter]) -> None:
         for p in params:
-            self._add_accumulator(main, startup, "moment1", p)
-            self._add_accumulator(main, startup, "moment2", p)
-            self._add_accumulator(main, startup, "beta1_pow_acc", p, self._beta1, shape=(1,))
-            self._add_accumulator(main, startup, "beta2_pow_acc", p, self._beta2, shape=(1,))
+            self._add_accumulator(builder, "moment1", p)
+            self._add_accumulator(builder, "moment2", p)
+            self._add_accumulator(builder, "beta1_pow_acc", p, self._beta1, shape=(1,))
+            self._add_accumulator(builder, "beta2_pow_acc", p, self._beta2, shape=(1,))
 
     def _update_op(self, param: Parameter, grad: Variable, lr: Variable) -> UpdateOp:
         m1, m2, b1p, b2p = (

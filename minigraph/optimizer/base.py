@@ -26,8 +26,7 @@ from typing import Any
 
 from minigraph.backward import append_backward
 from minigraph.clip import ClipGradBase
-from minigraph.dygraph.variable import EagerVariable
-from minigraph.initializer import Constant
+from minigraph.ir.builder import Builder, builder_for
 from minigraph.ir.framework import default_startup_program
 from minigraph.ir.operator import Operator, OpRole
 from minigraph.ir.program import Program
@@ -56,22 +55,6 @@ def _check_number(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{what} must be a number, got {value!r}")
     return float(value)
-
-
-def create_persistable(
-    main: Program, startup: Program, name: str, shape: Sequence[int], dtype: str, value: float
-) -> Variable:
-    """A persistable variable of `main`, filled with `value` by a fill_constant in `startup`
-    (in eager mode `main` is the tracer, and the variable is filled at once)."""
-    v = main.global_block().create_var(name, tuple(shape), dtype, persistable=True, stop_gradient=True)
-    if not isinstance(main, Program):
-        attrs = {"shape": list(shape), "dtype": dtype, "value": float(value)}
-        main.global_block().append_op("fill_constant", {}, {"Out": v}, attrs)
-        return v
-    sblock = startup.global_block()
-    sv = sblock.create_var(name, tuple(shape), dtype, persistable=True, stop_gradient=True)
-    Constant(value)(sv, sblock)
-    return v
 
 
 class Optimizer:
@@ -123,27 +106,19 @@ class Optimizer:
             opt = minigraph.optimizer.SGD(learning_rate=0.01)
             opt.minimize(loss)   # inside program_guard(main, startup)
         """
-        if isinstance(loss, EagerVariable):
-            return [], self._eager_step(parameter_list)
-        params_grads = self.backward(loss, startup_program, parameter_list, no_grad_set)
+        if not isinstance(loss, Variable):
+            raise TypeError(f"{type(self).__name__}.minimize expects the loss Variable, got {type(loss).__name__}")
+        builder = builder_for(loss, startup_program or default_startup_program())
+        if builder.immediate:
+            # Eager: the gradients are what loss.backward() accumulated; the update ops run now.
+            params = parameter_list if parameter_list is not None else self._parameter_list
+            if params is None:
+                raise ValueError(f"{type(self).__name__}: in dygraph mode pass parameter_list=layer.parameters()")
+            params_grads = builder.accumulated_gradients(list(params))
+        else:
+            params_grads = self.backward(loss, startup_program, parameter_list, no_grad_set)
         optimize_ops = self.apply_gradients(params_grads, startup_program)
         return optimize_ops, params_grads
-
-    def _eager_step(self, parameter_list: Iterable[Any] | None) -> ParamsGrads:
-        """Dygraph: update every parameter from the gradient `loss.backward()` left on it,
-        running the same clip/regularization/update ops at once (nothing is recorded)."""
-        from minigraph.dygraph import no_grad
-
-        params = parameter_list if parameter_list is not None else self._parameter_list
-        if params is None:
-            raise ValueError(f"{type(self).__name__}: in dygraph mode pass parameter_list=layer.parameters()")
-        pairs = []
-        for p in params:
-            if getattr(p, "_grad", None) is not None and getattr(p, "trainable", True):
-                pairs.append((p, EagerVariable(f"{p.name}@GRAD", p._grad)))
-        with no_grad():
-            self.apply_gradients(pairs)  # type: ignore[arg-type]
-        return pairs  # type: ignore[return-value]
 
     def backward(
         self,
@@ -153,8 +128,6 @@ class Optimizer:
         no_grad_set: Iterable[Any] | None = None,
     ) -> ParamsGrads:
         """The gradient ops only: `append_backward` over this optimizer's parameters."""
-        if not isinstance(loss, Variable):
-            raise TypeError(f"{type(self).__name__}.minimize expects the loss Variable, got {type(loss).__name__}")
         params = parameter_list if parameter_list is not None else self._parameter_list
         return append_backward(loss, parameter_list=params, no_grad_set=no_grad_set)
 
@@ -166,22 +139,22 @@ class Optimizer:
         if not pairs:
             return []
         pairs.sort(key=lambda pg: pg[0].name)
-        main = pairs[0][0].block.program
-        startup = startup_program if startup_program is not None else default_startup_program()
+        builder = builder_for(pairs[0][0], startup_program or default_startup_program())
         if self._grad_clip is not None:
             pairs = self._grad_clip.append_ops(pairs)
         pairs = [(p, self._regularize(p, g)) for p, g in pairs]
-        lr = self._global_learning_rate(main, startup)
-        self._create_accumulators(main, startup, [p for p, _ in pairs])
-        block = main.global_block()
+        lr = self._global_learning_rate(builder)
+        self._create_accumulators(builder, [p for p, _ in pairs])
         ops = []
         for p, g in pairs:
-            u = self._update_op(p, g, self._param_learning_rate(p, lr))
-            ops.append(block.append_op(u.type, u.inputs, u.outputs, u.attrs, role=OpRole.OPTIMIZE))
+            u = self._update_op(p, g, self._param_learning_rate(builder, p, lr))
+            op = builder.append_op(u.type, u.inputs, u.outputs, u.attrs, role=OpRole.OPTIMIZE)
+            if op is not None:  # eager mode ran it instead
+                ops.append(op)
         return ops
 
     # --- hooks for subclasses ------------------------------------------------------------
-    def _create_accumulators(self, main: Program, startup: Program, params: list[Parameter]) -> None:
+    def _create_accumulators(self, builder: Builder, params: list[Parameter]) -> None:
         """Create the per-parameter state (with `_add_accumulator`); none by default."""
 
     def _update_op(self, param: Parameter, grad: Variable, lr: Variable) -> UpdateOp:
@@ -199,32 +172,30 @@ class Optimizer:
             return grad
         return reg.append_ops(param, grad)
 
-    def _global_learning_rate(self, main: Program, startup: Program) -> Variable:
+    def _global_learning_rate(self, builder: Builder) -> Variable:
         if isinstance(self._learning_rate, Variable):
             return self._learning_rate
-        lr = self._lr_vars.get(main._uid)
+        uid = builder.program._uid
+        lr = self._lr_vars.get(uid)
         if lr is None:
-            name = main.names.generate("learning_rate")
-            lr = create_persistable(main, startup, name, (), "float32", self._learning_rate)
-            self._lr_vars[main._uid] = lr
+            name = builder.names.generate("learning_rate")
+            lr = builder.create_persistable(name, (), "float32", self._learning_rate)
+            self._lr_vars[uid] = lr
         return lr
 
-    def _param_learning_rate(self, param: Parameter, lr: Variable) -> Variable:
+    def _param_learning_rate(self, builder: Builder, param: Parameter, lr: Variable) -> Variable:
         """The global rate times the parameter's ParamAttr(learning_rate=...) scale."""
-        factor = float(getattr(param, "optimize_attr", {}).get("learning_rate", 1.0))
+        factor = float(param.optimize_attr.get("learning_rate", 1.0))
         if factor == 1.0:
             return lr
-        block = param.block.program.global_block()
-        scaled = block.create_var(
-            block.program.names.generate(f"{param.name}_learning_rate"), lr.shape, lr.dtype, stop_gradient=True
-        )
-        block.append_op("scale", {"X": lr}, {"Out": scaled}, {"scale": factor}, role=OpRole.OPTIMIZE)
+        name = builder.names.generate(f"{param.name}_learning_rate")
+        scaled = builder.create_var(name, lr.shape, lr.dtype, stop_gradient=True)
+        builder.append_op("scale", {"X": lr}, {"Out": scaled}, {"scale": factor}, role=OpRole.OPTIMIZE)
         return scaled
 
     def _add_accumulator(
         self,
-        main: Program,
-        startup: Program,
+        builder: Builder,
         kind: str,
         param: Parameter,
         fill_value: float = 0.0,
@@ -232,13 +203,11 @@ class Optimizer:
     ) -> Variable:
         """Persistable state `<param>_<kind>_k` shaped like `param` (or `shape`), initialised
         to `fill_value` in the startup program. Created once per program and parameter."""
-        key = (main._uid, kind, param.name)
+        key = (builder.program._uid, kind, param.name)
         acc = self._accumulators.get(key)
         if acc is None:
-            name = main.names.generate(f"{param.name}_{kind}")
-            acc = create_persistable(
-                main, startup, name, param.shape if shape is None else shape, param.dtype, fill_value
-            )
+            name = builder.names.generate(f"{param.name}_{kind}")
+            acc = builder.create_persistable(name, param.shape if shape is None else shape, param.dtype, fill_value)
             self._accumulators[key] = acc
         return acc
 

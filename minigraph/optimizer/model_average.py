@@ -38,15 +38,14 @@ from typing import Any
 
 import numpy as np
 
-from minigraph.dygraph.tracer import Tracer, activate, current_tracer, deactivate
 from minigraph.errors import GraphBuildError, MinigraphError
 from minigraph.executor.scope import Scope, global_scope
-from minigraph.ir.framework import default_main_program, default_startup_program
+from minigraph.ir.builder import Builder, StaticBuilder
+from minigraph.ir.framework import current_builder
 from minigraph.ir.operator import OpRole
 from minigraph.ir.program import Program
-from minigraph.ir.variable import Variable
+from minigraph.ir.variable import Parameter, Variable
 from minigraph.ops.average import check_windows
-from minigraph.optimizer.base import create_persistable
 from minigraph.regularizer import as_regularizer
 
 
@@ -109,36 +108,23 @@ class ModelAverage:
         self._name = name
 
         parameter_list = list(parameter_list) if parameter_list is not None else None
-        self._tracer: Tracer | None = current_tracer()
-        if self._tracer is not None:
-            if parameter_list is None:
-                raise ValueError("ModelAverage: in dygraph mode pass parameter_list=layer.parameters()")
-            main: Any = self._tracer
-            startup = None
-        else:
-            main, startup = default_main_program(), default_startup_program()
-            for p in parameter_list or ():
-                if isinstance(p, Variable) and p.block.program is not main:
-                    raise GraphBuildError(
-                        f"ModelAverage: parameter {p.name!r} belongs to another program than the default main "
-                        f"program; create ModelAverage inside the program_guard that built it"
-                    )
-        self._main = main
-        self._items = [self._create_accumulators(main, startup, p) for p in self._select(main, parameter_list)]
+        builder = self._builder = current_builder()
+        if builder.immediate and parameter_list is None:
+            raise ValueError("ModelAverage: in dygraph mode pass parameter_list=layer.parameters()")
+        for p in parameter_list or ():
+            if isinstance(p, Variable) and p.block.program is not builder.program:
+                raise GraphBuildError(
+                    f"ModelAverage: parameter {p.name!r} belongs to another program than the default main "
+                    f"program; create ModelAverage inside the program_guard that built it"
+                )
+        self._items = [self._create_accumulators(builder, p) for p in self._select(builder.program, parameter_list)]
         self._applied_scopes: weakref.WeakSet[Scope] = weakref.WeakSet()
         self._eager_applied = False
         self.apply_program: Program | None = None
         self.restore_program: Program | None = None
-        if self._tracer is None:
-            block = main.global_block()
-            for item in self._items:
-                block.append_op(
-                    "average_accumulates",
-                    self._op_inputs(item),
-                    self._op_outputs(item),
-                    self._op_attrs(),
-                    role=OpRole.OPTIMIZE,  # clone(for_test=True) drops it (Paddle keeps it)
-                )
+        if not builder.immediate:
+            # The accumulation runs with every run of the main program (eager: step()).
+            self._append_accumulate_ops()
             self.apply_program, self.restore_program = self._build_static_programs()
 
     # --- public API --------------------------------------------------------------------------
@@ -161,20 +147,18 @@ class ModelAverage:
     ) -> None:
         """Dygraph: accumulate the current parameter values (same as `step()`). Static mode:
         nothing to do, the accumulation ops already run with the main program (as in Paddle)."""
-        if self._tracer is not None:
+        if self._builder.immediate:
             self.step()
 
     def step(self) -> None:
         """Dygraph: run one `average_accumulates` per parameter; call it after each
         optimizer step."""
-        if self._tracer is None:
+        if not self._builder.immediate:
             raise ModelAverageError(
                 "ModelAverage.step() is for dygraph mode; in static mode the accumulation ops run "
                 "every time the main program runs"
             )
-        with self._eager_session() as block:
-            for item in self._items:
-                block.append_op("average_accumulates", self._op_inputs(item), self._op_outputs(item), self._op_attrs())
+        self._append_accumulate_ops()
 
     def apply(
         self, executor: Any = None, need_restore: bool = True, scope: Scope | None = None
@@ -189,7 +173,7 @@ class ModelAverage:
             with ma.apply(exe):
                 exe.run(test_program, feed=feed, fetch_list=[pred])
         """
-        if self._tracer is not None:
+        if self._builder.immediate:
             self._apply_eager()
         else:
             scope = self._static_scope(executor, scope, "apply")
@@ -198,12 +182,11 @@ class ModelAverage:
 
     def restore(self, executor: Any = None, scope: Scope | None = None) -> None:
         """Put back the trained values saved by the last `apply`."""
-        if self._tracer is not None:
+        if self._builder.immediate:
             if not self._eager_applied:
                 raise ModelAverageError("ModelAverage.restore(): nothing to restore, apply() was not called")
-            with self._eager_session() as block:
-                for item in self._items:
-                    block.append_op("assign", {"X": item.acc["restore"]}, {"Out": item.param})
+            for item in self._items:
+                self._builder.append_op("assign", {"X": item.acc["restore"]}, {"Out": item.param}, role=OpRole.OPTIMIZE)
             self._eager_applied = False
             return
         scope = self._static_scope(executor, scope, "restore")
@@ -223,7 +206,7 @@ class ModelAverage:
         )
 
     # --- construction --------------------------------------------------------------------------
-    def _select(self, main: Any, parameter_list: Iterable[Any] | None) -> list[Any]:
+    def _select(self, main: Program, parameter_list: Iterable[Any] | None) -> list[Any]:
         """The parameters to average: the given ones or every parameter of the main program,
         keeping only those whose do_model_average is true (Paddle ignores the flag)."""
         if parameter_list is None:
@@ -233,10 +216,10 @@ class ModelAverage:
             for p in parameter_list:
                 if isinstance(p, str):
                     found = main.global_block()._find_var_recursive(p)
-                    if found is None or not hasattr(found, "do_model_average"):
+                    if not isinstance(found, Parameter):
                         raise ValueError(f"ModelAverage: {p!r} is not a parameter of the main program")
                     p = found
-                elif not hasattr(p, "do_model_average"):
+                elif not isinstance(p, Parameter):
                     raise TypeError(f"ModelAverage: parameter_list holds {p!r}, which is not a parameter")
                 candidates.append(p)
         chosen, seen = [], set()
@@ -254,15 +237,25 @@ class ModelAverage:
                 raise GraphBuildError(f"ModelAverage: parameter {p.name!r} is {p.dtype}; only float parameters average")
         return chosen
 
-    def _create_accumulators(self, main: Any, startup: Program | None, param: Any) -> _Averaged:
+    def _create_accumulators(self, builder: Builder, param: Any) -> _Averaged:
         acc = {}
         for kind in _LIKE_PARAM + _COUNTERS:
-            name = main.names.generate(f"{param.name}_{kind}")
+            name = builder.names.generate(f"{param.name}_{kind}")
             if kind in _COUNTERS:
-                acc[kind] = create_persistable(main, startup, name, (1,), "int64", 0)  # type: ignore[arg-type]
+                acc[kind] = builder.create_persistable(name, (1,), "int64", 0)
             else:
-                acc[kind] = create_persistable(main, startup, name, param.shape, param.dtype, 0.0)  # type: ignore[arg-type]
+                acc[kind] = builder.create_persistable(name, param.shape, param.dtype, 0.0)
         return _Averaged(param, acc)
+
+    def _append_accumulate_ops(self) -> None:
+        for item in self._items:
+            self._builder.append_op(
+                "average_accumulates",
+                self._op_inputs(item),
+                self._op_outputs(item),
+                self._op_attrs(),
+                role=OpRole.OPTIMIZE,  # clone(for_test=True) drops it (Paddle keeps it); eager: not recorded
+            )
 
     def _op_inputs(self, item: _Averaged) -> dict[str, Any]:
         a = item.acc
@@ -302,9 +295,9 @@ class ModelAverage:
                 for v in (item.param, *item.acc.values()):
                     if not block.has_var(v.name):
                         block.create_var(v.name, v.shape, v.dtype, persistable=True, stop_gradient=True)
-        ablock, rblock = apply_prog.global_block(), restore_prog.global_block()
+        apply_builder, rblock = StaticBuilder(apply_prog), restore_prog.global_block()
         for item in self._items:
-            _append_apply_ops(ablock, item)
+            _append_apply_ops(apply_builder, item)
             rblock.append_op("assign", {"X": item.acc["restore"].name}, {"Out": item.param.name})
         return apply_prog, restore_prog
 
@@ -346,26 +339,11 @@ class ModelAverage:
                 self.restore(executor, scope=scope)
 
     def _is_applied(self, scope: Scope | None) -> bool:
-        if self._tracer is not None:
+        if self._builder.immediate:
             return self._eager_applied
         return scope in self._applied_scopes
 
     # --- dygraph -------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _eager_session(self) -> Iterator[Any]:
-        """Run ops on the tracer that owns the accumulators, without recording gradients
-        (also when called after its guard ended)."""
-        from minigraph.dygraph import no_grad
-
-        assert self._tracer is not None
-        token = activate(self._tracer) if current_tracer() is not self._tracer else None
-        try:
-            with no_grad():
-                yield self._tracer.global_block()
-        finally:
-            if token is not None:
-                deactivate(token)
-
     def _apply_eager(self) -> None:
         if self._eager_applied:
             raise _twice_error()
@@ -374,13 +352,12 @@ class ModelAverage:
             for item in self._items
         ]
         self._check_counts(counts)
-        with self._eager_session() as block:
-            for item in self._items:
-                _append_apply_ops(block, item)
+        for item in self._items:
+            _append_apply_ops(self._builder, item, role=OpRole.OPTIMIZE)
         self._eager_applied = True
 
 
-def _append_apply_ops(block: Any, item: _Averaged) -> None:
+def _append_apply_ops(builder: Builder, item: _Averaged, role: int = OpRole.FORWARD) -> None:
     """restore = param; param = (sum_1+sum_2+sum_3) / (num_accumulates+old_num_accumulates).
 
     Paddle's op sequence (assign, sum, sum, cast, cast, elementwise_div, assign). Both sums
@@ -388,29 +365,29 @@ def _append_apply_ops(block: Any, item: _Averaged) -> None:
     float32 parameters, float64 kept for float64 ones."""
     p, a = item.param, item.acc
     dtype, shape = p.dtype, tuple(p.shape)
-    names = block.program.names
 
     def tmp(kind: str, shp: tuple[int, ...], dt: str) -> Any:
-        return block.create_var(names.generate(f"{p.name}_average_{kind}"), shp, dt, stop_gradient=True)
+        return builder.create_var(builder.names.generate(f"{p.name}_average_{kind}"), shp, dt, stop_gradient=True)
 
-    block.append_op("assign", {"X": p}, {"Out": a["restore"]})
+    def emit(op: str, inputs: dict[str, Any], outputs: dict[str, Any], attrs: dict[str, Any] | None = None) -> None:
+        builder.append_op(op, inputs, outputs, attrs, role=role)
+
+    emit("assign", {"X": p}, {"Out": a["restore"]})
     total = tmp("sum", shape, dtype)
-    block.append_op("sum", {"X": [a["sum_1"], a["sum_2"], a["sum_3"]]}, {"Out": total})
+    emit("sum", {"X": [a["sum_1"], a["sum_2"], a["sum_3"]]}, {"Out": total})
     count = tmp("count", (1,), "int64")
-    block.append_op("sum", {"X": [a["num_accumulates"], a["old_num_accumulates"]]}, {"Out": count})
+    emit("sum", {"X": [a["num_accumulates"], a["old_num_accumulates"]]}, {"Out": count})
     total_f = tmp("sum_cast", shape, dtype)
-    block.append_op("cast", {"X": total}, {"Out": total_f}, {"in_dtype": dtype, "out_dtype": dtype})
+    emit("cast", {"X": total}, {"Out": total_f}, {"in_dtype": dtype, "out_dtype": dtype})
     count_f = tmp("count_cast", (1,), dtype)
-    block.append_op("cast", {"X": count}, {"Out": count_f}, {"in_dtype": "int64", "out_dtype": dtype})
+    emit("cast", {"X": count}, {"Out": count_f}, {"in_dtype": "int64", "out_dtype": dtype})
     if len(shape) == 0:  # a 0-D parameter: divide by a 0-D count so the result keeps shape ()
         flat = tmp("count_0d", (), dtype)
-        block.append_op(
-            "reshape2", {"X": count_f}, {"Out": flat, "XShape": tmp("xshape", (0, 1), dtype)}, {"shape": []}
-        )
+        emit("reshape2", {"X": count_f}, {"Out": flat, "XShape": tmp("xshape", (0, 1), dtype)}, {"shape": []})
         count_f = flat
     avg = tmp("value", shape, dtype)
-    block.append_op("elementwise_div", {"X": total_f, "Y": count_f}, {"Out": avg})
-    block.append_op("assign", {"X": avg}, {"Out": p})
+    emit("elementwise_div", {"X": total_f, "Y": count_f}, {"Out": avg})
+    emit("assign", {"X": avg}, {"Out": p})
 
 
 def _scope_count(scope: Scope, var: Variable) -> int:

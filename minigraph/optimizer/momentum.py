@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from minigraph.ir.program import Program
+from minigraph.ir.builder import Builder
 from minigraph.ir.variable import Parameter, Variable
 from minigraph.optimizer.base import Optimizer, UpdateOp, _check_number
 from minigraph.regularizer import L2Decay
@@ -37,9 +37,9 @@ class Momentum(Optimizer):
         self._momentum = _check_number(momentum, "Momentum: momentum")
         self._use_nesterov = bool(use_nesterov)
 
-    def _create_accumulators(self, main: Program, startup: Program, params: list[Parameter]) -> None:
+    def _create_accumulators(self, builder: Builder, params: list[Parameter]) -> None:
         for p in params:
-            self._add_accumulator(main, startup, "velocity", p)
+            self._add_accumulator(builder, "velocity", p)
 
     def _update_op(self, param: Parameter, grad: Variable, lr: Variable) -> UpdateOp:
         velocity = self._get_accumulator("velocity", param)

@@ -5,7 +5,6 @@ also runs eagerly."""
 
 from __future__ import annotations
 
-import contextvars
 import re
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -13,24 +12,20 @@ from typing import Any
 
 import numpy as np
 
-from minigraph.dygraph.variable import EagerParameter
 from minigraph.executor.scope import global_scope
 from minigraph.initializer import Initializer
+from minigraph.ir.builder import builder_for
+from minigraph.ir.framework import current_builder
 from minigraph.ir.variable import Parameter
 from minigraph.layers.helper import LayerHelper
 from minigraph.param_attr import ParamAttr
 
-# Set by jit.trace while it records an eager layer into a static program.
-TRACING: contextvars.ContextVar[bool] = contextvars.ContextVar("tracing", default=False)
-
 
 def mode_follows_training() -> bool:
-    """Whether `Layer.train()`/`eval()` choose an op's test mode. True in dygraph mode and
-    while jit.trace records a layer; in static mode (as in Paddle) the constructor's
-    `is_test` decides and `clone(for_test=True)` makes test programs."""
-    from minigraph.dygraph import enabled
-
-    return enabled() or TRACING.get()
+    """Whether `Layer.train()`/`eval()` choose an op's test mode: in eager mode and while
+    jit.trace records a layer; in static mode (as in Paddle) the constructor's `is_test`
+    decides and `clone(for_test=True)` makes test programs."""
+    return current_builder().follows_layer_mode
 
 
 def _snake(name: str) -> str:
@@ -55,7 +50,7 @@ class Layer:
     def __setattr__(self, name: str, value: Any) -> None:
         params = self.__dict__.get("_parameters")
         layers = self.__dict__.get("_sub_layers")
-        if params is not None and isinstance(value, (Parameter, EagerParameter)):
+        if params is not None and isinstance(value, Parameter):
             params[name] = value
         elif layers is not None and isinstance(value, Layer):
             layers[name] = value
@@ -118,16 +113,8 @@ class Layer:
     # --- state --------------------------------------------------------------------------
     def state_dict(self, scope: Any = None) -> dict[str, np.ndarray]:
         """name -> numpy copy of every parameter (moving statistics included)."""
-        out = {}
-        for name, p in self.named_parameters():
-            if hasattr(p, "numpy"):
-                out[name] = np.array(p.numpy())
-                continue
-            var = (scope or global_scope()).find_var(name)
-            if var is None or not var.is_initialized():
-                raise ValueError(f"parameter {name!r} has no value yet; run the startup program first")
-            out[name] = np.array(var.get_tensor())
-        return out
+        scope = scope or global_scope()
+        return {name: np.array(builder_for(p).value_of(p, scope)) for name, p in self.named_parameters()}
 
     def set_state_dict(self, state: dict[str, Any], scope: Any = None) -> None:
         """Load values by parameter name; shapes must match and every parameter must be present."""
@@ -139,18 +126,13 @@ class Layer:
             value = np.asarray(state[name])
             if tuple(value.shape) != tuple(p.shape):
                 raise ValueError(f"set_state_dict: {name!r} has shape {tuple(p.shape)}, got {value.shape}")
-            if hasattr(p, "set_value"):
-                p.set_value(value)
-            else:
-                (scope or global_scope()).var(name).set(value.astype(p.dtype))
+            builder_for(p).set_value(p, value.astype(p.dtype), scope or global_scope())
 
     load_dict = set_state_dict
 
     def clear_gradients(self) -> None:
         for p in self.parameters():
-            clear = getattr(p, "clear_gradient", None)
-            if clear is not None:
-                clear()
+            p.clear_gradient()
 
     # --- calling ------------------------------------------------------------------------
     def forward(self, *inputs: Any, **kwargs: Any) -> Any:

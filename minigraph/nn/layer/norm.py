@@ -13,15 +13,6 @@ from minigraph.ops.norm import BN_DTYPES, check_hyper, check_layout
 __all__ = ["BatchNorm"]
 
 
-def _in_dygraph_mode() -> bool:
-    # The eager mode lives in minigraph.dygraph; until it exists every call is static.
-    try:
-        from minigraph.dygraph import enabled
-    except ImportError:
-        return False
-    return bool(enabled())
-
-
 class BatchNorm(Layer):
     """Batch normalisation with parameters `weight` (scale, 1), `bias` (0) and the moving
     statistics `moving_mean` (0) and `moving_variance` (1), named `batch_norm_N.w_0`,
