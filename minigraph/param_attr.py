@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from minigraph.initializer import Initializer
+
 
 class ParamAttr:
     """Name, initializer, learning-rate scale, regularizer and flags of a parameter.
@@ -38,8 +40,6 @@ class ParamAttr:
             return arg
         if isinstance(arg, str):
             return ParamAttr(name=arg)
-        from minigraph.initializer import Initializer
-
         if isinstance(arg, Initializer):
             return ParamAttr(initializer=arg)
         raise TypeError(f"expected a ParamAttr, a name, an initializer, None or False; got {arg!r}")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from minigraph.errors import ModelFormatError
 from minigraph.ir.builder import builder_for
 from minigraph.ir.operator import OpRole
+from minigraph.ir.serialize import register_regularizer, regularizer_from_dict
 from minigraph.ir.variable import Variable
 
 __all__ = ["L2Decay", "L2DecayRegularizer", "WeightDecayRegularizer", "regularizer_from_dict"]
@@ -63,13 +63,7 @@ class L2Decay(WeightDecayRegularizer):
 L2DecayRegularizer = L2Decay  # Paddle's long name
 
 
-def regularizer_from_dict(d: dict[str, Any] | None) -> WeightDecayRegularizer | None:
-    """Rebuild a regularizer saved by `to_dict()`; None stays None."""
-    if d is None:
-        return None
-    if not isinstance(d, dict) or d.get("type") != "L2Decay":
-        raise ModelFormatError(f"unknown regularizer {d!r}; known types: ['L2Decay']")
-    return L2Decay(d.get("coeff", 0.0))
+register_regularizer("L2Decay", lambda d: L2Decay(d.get("coeff", 0.0)))
 
 
 def as_regularizer(value: Any, who: str) -> WeightDecayRegularizer | None:

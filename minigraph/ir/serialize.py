@@ -4,6 +4,7 @@ malformed program is refused with an error naming the op, and missing attrs get 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from minigraph.errors import GraphBuildError, MinigraphError, ModelFormatError, OpTypeError
@@ -113,6 +114,25 @@ def _list(d: Any, key: str, source: str) -> list[Any]:
     return value
 
 
+# Regularizers live above the IR (minigraph.regularizer); each kind registers how to rebuild
+# itself from its `to_dict()` form, so loading a program needs no import upwards.
+_REGULARIZERS: dict[str, Callable[[dict[str, Any]], Any]] = {}
+
+
+def register_regularizer(type_name: str, from_dict: Callable[[dict[str, Any]], Any]) -> None:
+    _REGULARIZERS[type_name] = from_dict
+
+
+def regularizer_from_dict(d: dict[str, Any] | None) -> Any:
+    """Rebuild a regularizer saved by its `to_dict()`; None stays None."""
+    if d is None:
+        return None
+    kind = d.get("type") if isinstance(d, dict) else None
+    if kind not in _REGULARIZERS:
+        raise ModelFormatError(f"unknown regularizer {d!r}; known types: {sorted(_REGULARIZERS)}")
+    return _REGULARIZERS[kind](d)
+
+
 def _load_var(block: Block, vd: dict[str, Any]) -> None:
     if not isinstance(vd, dict):
         raise ModelFormatError("a variable must be an object")
@@ -123,8 +143,6 @@ def _load_var(block: Block, vd: dict[str, Any]) -> None:
         raise ModelFormatError("declared twice")
     pd = vd.get("parameter")
     if pd is not None:
-        from minigraph.regularizer import regularizer_from_dict
-
         p = Parameter(
             block,
             name,

@@ -8,6 +8,7 @@ from minigraph.ops import (  # noqa: F401
     init,
     loss,
     math,
+    matmul,
     norm,
     optim,
     pool,

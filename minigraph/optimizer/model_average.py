@@ -33,19 +33,19 @@ import contextlib
 import math
 import weakref
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from minigraph.errors import GraphBuildError, MinigraphError
 from minigraph.executor.scope import Scope, global_scope
-from minigraph.ir.builder import Builder, StaticBuilder
+from minigraph.ir.builder import Builder
 from minigraph.ir.framework import current_builder
 from minigraph.ir.operator import OpRole
 from minigraph.ir.program import Program
 from minigraph.ir.variable import Parameter, Variable
 from minigraph.ops.average import check_windows
+from minigraph.optimizer.average_swap import Averaged, append_apply_ops, swap_programs
 from minigraph.regularizer import as_regularizer
 
 
@@ -56,14 +56,6 @@ class ModelAverageError(MinigraphError, RuntimeError):
 # Accumulator kinds in Paddle's creation order, with their shape/dtype rule.
 _LIKE_PARAM = ("sum_1", "sum_2", "sum_3", "restore")
 _COUNTERS = ("num_accumulates", "old_num_accumulates", "num_updates")
-
-
-@dataclass
-class _Averaged:
-    """One averaged parameter and its accumulators (static Variables or eager variables)."""
-
-    param: Any
-    acc: dict[str, Any]
 
 
 def _check_window(value: Any, what: str) -> int:
@@ -125,7 +117,7 @@ class ModelAverage:
         if not builder.immediate:
             # The accumulation runs with every run of the main program (eager: step()).
             self._append_accumulate_ops()
-            self.apply_program, self.restore_program = self._build_static_programs()
+            self.apply_program, self.restore_program = swap_programs(self._items)
 
     # --- public API --------------------------------------------------------------------------
     @property
@@ -237,7 +229,7 @@ class ModelAverage:
                 raise GraphBuildError(f"ModelAverage: parameter {p.name!r} is {p.dtype}; only float parameters average")
         return chosen
 
-    def _create_accumulators(self, builder: Builder, param: Any) -> _Averaged:
+    def _create_accumulators(self, builder: Builder, param: Any) -> Averaged:
         acc = {}
         for kind in _LIKE_PARAM + _COUNTERS:
             name = builder.names.generate(f"{param.name}_{kind}")
@@ -245,7 +237,7 @@ class ModelAverage:
                 acc[kind] = builder.create_persistable(name, (1,), "int64", 0)
             else:
                 acc[kind] = builder.create_persistable(name, param.shape, param.dtype, 0.0)
-        return _Averaged(param, acc)
+        return Averaged(param, acc)
 
     def _append_accumulate_ops(self) -> None:
         for item in self._items:
@@ -257,7 +249,7 @@ class ModelAverage:
                 role=OpRole.OPTIMIZE,  # clone(for_test=True) drops it (Paddle keeps it); eager: not recorded
             )
 
-    def _op_inputs(self, item: _Averaged) -> dict[str, Any]:
+    def _op_inputs(self, item: Averaged) -> dict[str, Any]:
         a = item.acc
         return {
             "param": item.param,
@@ -269,7 +261,7 @@ class ModelAverage:
             "in_num_updates": a["num_updates"],
         }
 
-    def _op_outputs(self, item: _Averaged) -> dict[str, Any]:
+    def _op_outputs(self, item: Averaged) -> dict[str, Any]:
         a = item.acc
         return {
             "out_sum_1": a["sum_1"],
@@ -286,20 +278,6 @@ class ModelAverage:
             "min_average_window": self.min_average_window,
             "max_average_window": self.max_average_window,
         }
-
-    def _build_static_programs(self) -> tuple[Program, Program]:
-        apply_prog, restore_prog = Program(), Program()
-        for prog in (apply_prog, restore_prog):
-            block = prog.global_block()
-            for item in self._items:
-                for v in (item.param, *item.acc.values()):
-                    if not block.has_var(v.name):
-                        block.create_var(v.name, v.shape, v.dtype, persistable=True, stop_gradient=True)
-        apply_builder, rblock = StaticBuilder(apply_prog), restore_prog.global_block()
-        for item in self._items:
-            _append_apply_ops(apply_builder, item)
-            rblock.append_op("assign", {"X": item.acc["restore"].name}, {"Out": item.param.name})
-        return apply_prog, restore_prog
 
     # --- static apply --------------------------------------------------------------------------
     def _static_scope(self, executor: Any, scope: Scope | None, what: str) -> Scope:
@@ -353,41 +331,8 @@ class ModelAverage:
         ]
         self._check_counts(counts)
         for item in self._items:
-            _append_apply_ops(self._builder, item, role=OpRole.OPTIMIZE)
+            append_apply_ops(self._builder, item, role=OpRole.OPTIMIZE)
         self._eager_applied = True
-
-
-def _append_apply_ops(builder: Builder, item: _Averaged, role: int = OpRole.FORWARD) -> None:
-    """restore = param; param = (sum_1+sum_2+sum_3) / (num_accumulates+old_num_accumulates).
-
-    Paddle's op sequence (assign, sum, sum, cast, cast, elementwise_div, assign). Both sums
-    and counts are cast to the parameter's dtype before dividing: float32 like Paddle for
-    float32 parameters, float64 kept for float64 ones."""
-    p, a = item.param, item.acc
-    dtype, shape = p.dtype, tuple(p.shape)
-
-    def tmp(kind: str, shp: tuple[int, ...], dt: str) -> Any:
-        return builder.create_var(builder.names.generate(f"{p.name}_average_{kind}"), shp, dt, stop_gradient=True)
-
-    def emit(op: str, inputs: dict[str, Any], outputs: dict[str, Any], attrs: dict[str, Any] | None = None) -> None:
-        builder.append_op(op, inputs, outputs, attrs, role=role)
-
-    emit("assign", {"X": p}, {"Out": a["restore"]})
-    total = tmp("sum", shape, dtype)
-    emit("sum", {"X": [a["sum_1"], a["sum_2"], a["sum_3"]]}, {"Out": total})
-    count = tmp("count", (1,), "int64")
-    emit("sum", {"X": [a["num_accumulates"], a["old_num_accumulates"]]}, {"Out": count})
-    total_f = tmp("sum_cast", shape, dtype)
-    emit("cast", {"X": total}, {"Out": total_f}, {"in_dtype": dtype, "out_dtype": dtype})
-    count_f = tmp("count_cast", (1,), dtype)
-    emit("cast", {"X": count}, {"Out": count_f}, {"in_dtype": "int64", "out_dtype": dtype})
-    if len(shape) == 0:  # a 0-D parameter: divide by a 0-D count so the result keeps shape ()
-        flat = tmp("count_0d", (), dtype)
-        emit("reshape2", {"X": count_f}, {"Out": flat, "XShape": tmp("xshape", (0, 1), dtype)}, {"shape": []})
-        count_f = flat
-    avg = tmp("value", shape, dtype)
-    emit("elementwise_div", {"X": total_f, "Y": count_f}, {"Out": avg})
-    emit("assign", {"X": avg}, {"Out": p})
 
 
 def _scope_count(scope: Scope, var: Variable) -> int:
