@@ -18,7 +18,7 @@ from minigraph.dygraph.backward import run_backward
 from minigraph.dygraph.tape import Tape, TapeEntry
 from minigraph.errors import ExecutionError, GraphBuildError, MinigraphError
 from minigraph.ir.block import infer
-from minigraph.ir.builder import Builder
+from minigraph.ir.builder import Builder, Slots
 from minigraph.ir.operator import OpRole
 from minigraph.ir.variable import Parameter, Variable
 from minigraph.registry import check_attrs, get_op, op_seed
@@ -99,12 +99,7 @@ class EagerBuilder(Builder):
 
     # --- running ops -------------------------------------------------------------------------
     def append_op(
-        self,
-        type: str,
-        inputs: dict[str, Any] | None = None,
-        outputs: dict[str, Any] | None = None,
-        attrs: dict[str, Any] | None = None,
-        role: int = OpRole.FORWARD,
+        self, type: str, inputs: Slots = None, outputs: Slots = None, attrs: Slots = None, role: int = 0
     ) -> None:
         opdef = get_op(type)
         attrs = check_attrs(opdef, attrs or {})

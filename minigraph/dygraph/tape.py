@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from minigraph.ir.block import Block
-from minigraph.ir.operator import OpRole
 from minigraph.ir.program import Program
 from minigraph.ir.variable import Parameter, Variable
 
@@ -47,31 +46,16 @@ class TapeBlock(Block):
         self.vars: Any = weakref.WeakValueDictionary()
         self.tape = program
 
-    def create_var(
-        self,
-        name: str | None = None,
-        shape: Any = None,
-        dtype: Any = "float32",
-        persistable: bool = False,
-        stop_gradient: bool = False,
-        is_data: bool = False,
-    ) -> Variable:
-        """A new eager variable (always new: two values may share a user-given name)."""
-        v = Variable(
-            self, name or self.program.names.generate("tmp"), shape, dtype, persistable, stop_gradient, is_data
-        )
+    def create_var(self, name: str | None = None, *args: Any, **kwargs: Any) -> Variable:
+        """A new eager variable (always new: two values may share a user-given name);
+        Block.create_var's arguments."""
+        v = Variable(self, name or self.program.names.generate("tmp"), *args, **kwargs)
         self.vars[v.name] = v
         return v
 
-    def append_op(
-        self,
-        type: str,
-        inputs: dict[str, Any] | None = None,
-        outputs: dict[str, Any] | None = None,
-        attrs: dict[str, Any] | None = None,
-        role: int = OpRole.FORWARD,
-    ) -> None:
-        self.tape.builder.append_op(type, inputs, outputs, attrs, role)
+    def append_op(self, *args: Any, **kwargs: Any) -> None:
+        """Run the op now (initializers and other code written against a block land here)."""
+        self.tape.builder.append_op(*args, **kwargs)
 
     def _find_var_recursive(self, name: str) -> Variable | None:
         return self.tape.params.get(name) or self.vars.get(name)

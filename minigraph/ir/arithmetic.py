@@ -57,41 +57,25 @@ def binary(x: Any, other: Any, op: str, reverse: bool) -> Any:
     return _emit(a, f"elementwise_{op}", {"X": a, "Y": b}, {"axis": -1})
 
 
+def _method(op: str, reverse: bool) -> Any:
+    def method(self: Any, other: Any) -> Any:
+        return binary(self, other, op, reverse)
+
+    method.__name__ = f"__{'r' if reverse else ''}{'truediv' if op == 'div' else op}__"
+    return method
+
+
 class Operators:
     """`+ - * / @`, their reflections, unary `-` and `astype`, for every variable."""
 
     __slots__ = ()
     __array_ufunc__ = None  # `ndarray + var` defers to var.__radd__ instead of looping
 
-    def __add__(self, o: Any) -> Any:
-        return binary(self, o, "add", False)
-
-    def __radd__(self, o: Any) -> Any:
-        return binary(self, o, "add", True)
-
-    def __sub__(self, o: Any) -> Any:
-        return binary(self, o, "sub", False)
-
-    def __rsub__(self, o: Any) -> Any:
-        return binary(self, o, "sub", True)
-
-    def __mul__(self, o: Any) -> Any:
-        return binary(self, o, "mul", False)
-
-    def __rmul__(self, o: Any) -> Any:
-        return binary(self, o, "mul", True)
-
-    def __truediv__(self, o: Any) -> Any:
-        return binary(self, o, "div", False)
-
-    def __rtruediv__(self, o: Any) -> Any:
-        return binary(self, o, "div", True)
-
-    def __matmul__(self, o: Any) -> Any:
-        return binary(self, o, "matmul", False)
-
-    def __rmatmul__(self, o: Any) -> Any:
-        return binary(self, o, "matmul", True)
+    __add__, __radd__ = _method("add", False), _method("add", True)
+    __sub__, __rsub__ = _method("sub", False), _method("sub", True)
+    __mul__, __rmul__ = _method("mul", False), _method("mul", True)
+    __truediv__, __rtruediv__ = _method("div", False), _method("div", True)
+    __matmul__, __rmatmul__ = _method("matmul", False), _method("matmul", True)
 
     def __neg__(self) -> Any:
         return _scale(self, -1.0, 0.0)

@@ -22,8 +22,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from minigraph.errors import GraphBuildError
-from minigraph.ir.operator import OpRole
 from minigraph.types import shape_text
+
+# Slot name -> variables (or names); attribute name -> value.
+Slots = dict[str, Any] | None
 
 if TYPE_CHECKING:
     from minigraph.ir.block import Block
@@ -55,25 +57,13 @@ class Builder:
     def block(self) -> Block:
         return self.program.current_block()
 
-    def create_var(
-        self,
-        name: str | None = None,
-        shape: Any = None,
-        dtype: Any = "float32",
-        persistable: bool = False,
-        stop_gradient: bool = False,
-        is_data: bool = False,
-    ) -> Variable:
-        return self.block.create_var(name, shape, dtype, persistable, stop_gradient, is_data)
+    def create_var(self, *args: Any, **kwargs: Any) -> Variable:
+        """A variable in the builder's block (Block.create_var's arguments)."""
+        return self.block.create_var(*args, **kwargs)
 
     def append_op(
-        self,
-        type: str,
-        inputs: dict[str, Any] | None = None,
-        outputs: dict[str, Any] | None = None,
-        attrs: dict[str, Any] | None = None,
-        role: int = OpRole.FORWARD,
-    ) -> Operator | None:
+        self, type: str, inputs: Slots = None, outputs: Slots = None, attrs: Slots = None, role: int = 0
+    ) -> Any:
         """Emit one op writing into the given output variables (the static builder returns
         the appended Operator; the eager one has run it and returns None)."""
         raise NotImplementedError
@@ -117,15 +107,9 @@ class StaticBuilder(Builder):
             )
         return self._startup
 
-    def append_op(
-        self,
-        type: str,
-        inputs: dict[str, Any] | None = None,
-        outputs: dict[str, Any] | None = None,
-        attrs: dict[str, Any] | None = None,
-        role: int = OpRole.FORWARD,
-    ) -> Operator:
-        return self.block.append_op(type, inputs, outputs, attrs, role=role)
+    def append_op(self, *args: Any, **kwargs: Any) -> Operator:
+        """Block.append_op on the builder's current block."""
+        return self.block.append_op(*args, **kwargs)
 
     def create_parameter(self, name: str, shape: tuple[int, ...], dtype: str, init: Any, **flags: Any) -> Parameter:
         """Create the parameter in main and, unless some op already initialises it there,

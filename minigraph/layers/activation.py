@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from minigraph.ir.variable import Variable
@@ -23,25 +24,21 @@ __all__ = [
 
 
 def _unary(op: str, x: Variable, name: str | None, attrs: dict[str, Any] | None = None) -> Variable:
-    helper = LayerHelper(op, name)
-    out = helper.create_tmp(x.dtype)
-    helper.append_op(op, {"X": x}, {"Out": out}, attrs)
-    return out
+    return LayerHelper(op, name).emit(op, {"X": x}, attrs)
 
 
-def relu(x: Variable, name: str | None = None) -> Variable:
-    """max(x, 0). Example: `h = mg.layers.relu(x)`."""
-    return _unary("relu", x, name)
+def _activation(op: str, doc: str) -> Callable[..., Variable]:
+    def layer(x: Variable, name: str | None = None) -> Variable:
+        return _unary(op, x, name)
+
+    layer.__name__ = layer.__qualname__ = op
+    layer.__doc__ = doc
+    return layer
 
 
-def sigmoid(x: Variable, name: str | None = None) -> Variable:
-    """1 / (1 + exp(-x)), computed without overflow."""
-    return _unary("sigmoid", x, name)
-
-
-def tanh(x: Variable, name: str | None = None) -> Variable:
-    """The hyperbolic tangent."""
-    return _unary("tanh", x, name)
+relu = _activation("relu", "max(x, 0). Example: `h = mg.layers.relu(x)`.")
+sigmoid = _activation("sigmoid", "1 / (1 + exp(-x)), computed without overflow.")
+tanh = _activation("tanh", "The hyperbolic tangent.")
 
 
 def leaky_relu(x: Variable, alpha: float = 0.02, name: str | None = None) -> Variable:
@@ -60,26 +57,8 @@ def log_softmax(input: Variable, axis: int = -1, name: str | None = None) -> Var
     return _unary("log_softmax", input, name, {"axis": int(axis)})
 
 
-def exp(x: Variable, name: str | None = None) -> Variable:
-    """e ** x."""
-    return _unary("exp", x, name)
-
-
-def log(x: Variable, name: str | None = None) -> Variable:
-    """The natural logarithm (nan for negative inputs, -inf at 0)."""
-    return _unary("log", x, name)
-
-
-def sqrt(x: Variable, name: str | None = None) -> Variable:
-    """The square root (nan for negative inputs)."""
-    return _unary("sqrt", x, name)
-
-
-def square(x: Variable, name: str | None = None) -> Variable:
-    """x * x."""
-    return _unary("square", x, name)
-
-
-def abs(x: Variable, name: str | None = None) -> Variable:
-    """|x|."""
-    return _unary("abs", x, name)
+exp = _activation("exp", "e ** x.")
+log = _activation("log", "The natural logarithm (nan for negative inputs, -inf at 0).")
+sqrt = _activation("sqrt", "The square root (nan for negative inputs).")
+square = _activation("square", "x * x.")
+abs = _activation("abs", "|x|.")

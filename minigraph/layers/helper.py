@@ -61,12 +61,25 @@ class LayerHelper:
     ) -> Operator | None:
         return self.builder.append_op(type, inputs, outputs, attrs or {})
 
+    def emit(
+        self,
+        type: str,
+        inputs: dict[str, Any],
+        attrs: dict[str, Any] | None = None,
+        dtype: str | None = None,
+        out: str = "Out",
+    ) -> Variable:
+        """Emit `type` writing a fresh variable into slot `out` and return that variable
+        (its dtype is the first input's unless given)."""
+        first = next(iter(inputs.values()))
+        result = self.create_tmp(dtype or (first[0] if isinstance(first, list) else first).dtype)
+        self.append_op(type, inputs, {out: result}, attrs)
+        return result
+
     def append_activation(self, x: Variable, act: str | None) -> Variable:
         """`act` is appended as its own op after the main one, as in Paddle."""
         if act is None:
             return x
         if not isinstance(act, str):
             raise TypeError(f"{self.name}: act must be an activation op name such as 'relu', got {act!r}")
-        out = self.create_tmp(x.dtype)
-        self.append_op(act, {"X": x}, {"Out": out})
-        return out
+        return self.emit(act, {"X": x})

@@ -18,15 +18,8 @@ def cross_entropy(
 
     Hard labels are int64 [N, 1]; with soft_label=True `label` is a float [N, C] distribution
     and the loss is -sum(label * log(input))."""
-    helper = LayerHelper("cross_entropy", name)
-    out = helper.create_tmp(input.dtype)
-    helper.append_op(
-        "cross_entropy",
-        {"X": input, "Label": label},
-        {"Y": out},
-        {"soft_label": bool(soft_label), "ignore_index": int(ignore_index)},
-    )
-    return out
+    attrs = {"soft_label": bool(soft_label), "ignore_index": int(ignore_index)}
+    return LayerHelper("cross_entropy", name).emit("cross_entropy", {"X": input, "Label": label}, attrs, out="Y")
 
 
 def softmax_with_cross_entropy(
@@ -62,11 +55,7 @@ def softmax_with_cross_entropy(
 def square_error_cost(input: Variable, label: Variable) -> Variable:
     """(input - label) ** 2 elementwise, built from elementwise_sub and square as in Paddle."""
     helper = LayerHelper("square_error_cost")
-    diff = helper.create_tmp(input.dtype)
-    helper.append_op("elementwise_sub", {"X": input, "Y": label}, {"Out": diff})
-    out = helper.create_tmp(input.dtype)
-    helper.append_op("square", {"X": diff}, {"Out": out})
-    return out
+    return helper.emit("square", {"X": helper.emit("elementwise_sub", {"X": input, "Y": label})})
 
 
 def accuracy(

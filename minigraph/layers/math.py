@@ -2,54 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from minigraph.ir.variable import Variable
 from minigraph.layers.helper import LayerHelper
 
 
-def _elementwise(op: str, x: Variable, y: Variable, axis: int, act: str | None, name: str | None) -> Variable:
-    helper = LayerHelper(op, name)
-    out = helper.create_tmp(x.dtype)
-    helper.append_op(op, {"X": x, "Y": y}, {"Out": out}, {"axis": axis})
-    return helper.append_activation(out, act)
+def _elementwise(op: str, doc: str) -> Callable[..., Variable]:
+    def layer(x: Variable, y: Variable, axis: int = -1, act: str | None = None, name: str | None = None) -> Variable:
+        helper = LayerHelper(op, name)
+        return helper.append_activation(helper.emit(op, {"X": x, "Y": y}, {"axis": axis}), act)
+
+    layer.__name__ = layer.__qualname__ = op
+    layer.__doc__ = doc + "; y's dims align with x's starting at `axis` (-1: numpy broadcasting)."
+    return layer
 
 
-def elementwise_add(
-    x: Variable, y: Variable, axis: int = -1, act: str | None = None, name: str | None = None
-) -> Variable:
-    """x + y, with y's dims aligned to x's starting at `axis` (-1: numpy broadcasting)."""
-    return _elementwise("elementwise_add", x, y, axis, act, name)
-
-
-def elementwise_sub(
-    x: Variable, y: Variable, axis: int = -1, act: str | None = None, name: str | None = None
-) -> Variable:
-    return _elementwise("elementwise_sub", x, y, axis, act, name)
-
-
-def elementwise_mul(
-    x: Variable, y: Variable, axis: int = -1, act: str | None = None, name: str | None = None
-) -> Variable:
-    return _elementwise("elementwise_mul", x, y, axis, act, name)
-
-
-def elementwise_div(
-    x: Variable, y: Variable, axis: int = -1, act: str | None = None, name: str | None = None
-) -> Variable:
-    return _elementwise("elementwise_div", x, y, axis, act, name)
-
-
-def elementwise_max(
-    x: Variable, y: Variable, axis: int = -1, act: str | None = None, name: str | None = None
-) -> Variable:
-    return _elementwise("elementwise_max", x, y, axis, act, name)
-
-
-def elementwise_min(
-    x: Variable, y: Variable, axis: int = -1, act: str | None = None, name: str | None = None
-) -> Variable:
-    return _elementwise("elementwise_min", x, y, axis, act, name)
+elementwise_add = _elementwise("elementwise_add", "x + y")
+elementwise_sub = _elementwise("elementwise_sub", "x - y")
+elementwise_mul = _elementwise("elementwise_mul", "x * y")
+elementwise_div = _elementwise("elementwise_div", "x / y")
+elementwise_max = _elementwise("elementwise_max", "The larger of x and y")
+elementwise_min = _elementwise("elementwise_min", "The smaller of x and y")
 
 
 def scale(
@@ -62,14 +37,8 @@ def scale(
 ) -> Variable:
     """scale * x + bias (or scale * (x + bias) with bias_after_scale=False)."""
     helper = LayerHelper("scale", name)
-    out = helper.create_tmp(x.dtype)
-    helper.append_op(
-        "scale",
-        {"X": x},
-        {"Out": out},
-        {"scale": float(scale), "bias": float(bias), "bias_after_scale": bias_after_scale},
-    )
-    return helper.append_activation(out, act)
+    attrs = {"scale": float(scale), "bias": float(bias), "bias_after_scale": bias_after_scale}
+    return helper.append_activation(helper.emit("scale", {"X": x}, attrs), act)
 
 
 def matmul(
@@ -81,26 +50,15 @@ def matmul(
     name: str | None = None,
 ) -> Variable:
     """Batched matrix product with numpy's broadcasting of leading dims."""
-    helper = LayerHelper("matmul", name)
-    out = helper.create_tmp(x.dtype)
-    helper.append_op(
-        "matmul",
-        {"X": x, "Y": y},
-        {"Out": out},
-        {"transpose_X": transpose_x, "transpose_Y": transpose_y, "alpha": float(alpha)},
-    )
-    return out
+    attrs = {"transpose_X": transpose_x, "transpose_Y": transpose_y, "alpha": float(alpha)}
+    return LayerHelper("matmul", name).emit("matmul", {"X": x, "Y": y}, attrs)
 
 
 def mul(
     x: Variable, y: Variable, x_num_col_dims: int = 1, y_num_col_dims: int = 1, name: str | None = None
 ) -> Variable:
-    helper = LayerHelper("mul", name)
-    out = helper.create_tmp(x.dtype)
-    helper.append_op(
-        "mul", {"X": x, "Y": y}, {"Out": out}, {"x_num_col_dims": x_num_col_dims, "y_num_col_dims": y_num_col_dims}
-    )
-    return out
+    attrs = {"x_num_col_dims": x_num_col_dims, "y_num_col_dims": y_num_col_dims}
+    return LayerHelper("mul", name).emit("mul", {"X": x, "Y": y}, attrs)
 
 
 __all__: list[Any] = [

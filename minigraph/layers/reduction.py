@@ -12,22 +12,15 @@ __all__ = ["mean", "reduce_max", "reduce_mean", "reduce_sum"]
 
 def mean(x: Variable, name: str | None = None) -> Variable:
     """The mean of all elements, as a 0-D variable (shape ())."""
-    helper = LayerHelper("mean", name)
-    out = helper.create_tmp(x.dtype)
-    helper.append_op("mean", {"X": x}, {"Out": out})
-    return out
+    return LayerHelper("mean", name).emit("mean", {"X": x})
 
 
 def _reduce(op: str, input: Variable, dim: Any, keep_dim: bool, name: str | None) -> Variable:
-    helper = LayerHelper(op, name)
-    out = helper.create_tmp(input.dtype)
     dims = [] if dim is None else ([int(dim)] if isinstance(dim, int) else [int(d) for d in dim])
     # No dims reduces everything (so does a list naming every axis): 0-D unless keep_dim.
     reduce_all = not dims
-    helper.append_op(
-        op, {"X": input}, {"Out": out}, {"dim": dims, "keep_dim": bool(keep_dim), "reduce_all": reduce_all}
-    )
-    return out
+    attrs = {"dim": dims, "keep_dim": bool(keep_dim), "reduce_all": reduce_all}
+    return LayerHelper(op, name).emit(op, {"X": input}, attrs)
 
 
 def reduce_sum(

@@ -223,6 +223,14 @@ def _conv2d_grad(
     return dx, dw
 
 
+CONV_ATTRS = {
+    "strides": [1, 1],
+    "paddings": [0, 0],
+    "dilations": [1, 1],
+    "groups": 1,
+    "data_format": "NCHW",
+    "padding_algorithm": "EXPLICIT",
+}
 register(
     OpDef(
         "conv2d",
@@ -230,14 +238,7 @@ register(
         ("Output",),
         _conv2d,
         _conv2d_infer,
-        attrs={
-            "strides": [1, 1],
-            "paddings": [0, 0],
-            "dilations": [1, 1],
-            "groups": 1,
-            "data_format": "NCHW",
-            "padding_algorithm": "EXPLICIT",
-        },
+        attrs=CONV_ATTRS,
         grad=simple_grad("conv2d_grad", ("Input", "Filter"), diff_inputs=("Input", "Filter"), out="Output"),
     )
 )
@@ -248,14 +249,7 @@ register(
         ("Input@GRAD", "Filter@GRAD"),
         _conv2d_grad,
         like_inputs(**grad_slots("Input", "Filter")),
-        attrs={
-            "strides": [1, 1],
-            "paddings": [0, 0],
-            "dilations": [1, 1],
-            "groups": 1,
-            "data_format": "NCHW",
-            "padding_algorithm": "EXPLICIT",
-        },
+        attrs=CONV_ATTRS,
         no_grad=NO_SECOND_ORDER,
         optional_outputs=("Input@GRAD", "Filter@GRAD"),
     )

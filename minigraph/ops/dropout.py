@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from minigraph.errors import GraphBuildError
-from minigraph.ops.common import NO_SECOND_ORDER, like_inputs, require_float
+from minigraph.ops.common import NO_SECOND_ORDER, like_inputs, require_float, simple_grad
 from minigraph.ops.spatial import (
     DROPOUT_IMPLEMENTATIONS,
 )
@@ -75,12 +75,7 @@ register(
         _dropout,
         _dropout_infer,
         attrs=dict(_DROPOUT_ATTRS),
-        grad=lambda g: g.emit(
-            "dropout_grad",
-            attrs=g.attrs,
-            Mask=g.output("Mask"),
-            **{"Out@GRAD": g.out_grad("Out"), "X@GRAD": g.in_grad("X")},
-        ),
+        grad=simple_grad("dropout_grad", fwd_inputs=(), fwd_outputs=("Mask",)),
     )
 )
 register(

@@ -51,25 +51,15 @@ register(
         no_grad="no inputs: a random constant",
     )
 )
-register(
-    OpDef(
-        "gaussian_random",
-        (),
-        ("Out",),
-        _gaussian,
-        _shape_infer,
-        attrs={"shape": [], "dtype": "float32", "mean": 0.0, "std": 1.0, "seed": 0},
-        no_grad="no inputs: a random constant",
+for _type, _kernel in (("gaussian_random", _gaussian), ("truncated_gaussian_random", _truncated_gaussian)):
+    register(
+        OpDef(
+            _type,
+            (),
+            ("Out",),
+            _kernel,
+            _shape_infer,
+            attrs={"shape": [], "dtype": "float32", "mean": 0.0, "std": 1.0, "seed": 0},
+            no_grad="no inputs: a random constant",
+        )
     )
-)
-register(
-    OpDef(
-        "truncated_gaussian_random",
-        (),
-        ("Out",),
-        _truncated_gaussian,
-        _shape_infer,
-        attrs={"shape": [], "dtype": "float32", "mean": 0.0, "std": 1.0, "seed": 0},
-        no_grad="no inputs: a random constant",
-    )
-)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from minigraph.errors import GraphBuildError, OpTypeError
-from minigraph.ops.common import NO_SECOND_ORDER, norm_axis, require_float
+from minigraph.ops.common import NO_SECOND_ORDER, norm_axis, require_float, simple_grad
 from minigraph.registry import OpDef, register
 from minigraph.types import FLOAT_DTYPES, shape_text
 
@@ -101,13 +101,7 @@ register(
         _ce,
         _ce_infer,
         attrs=dict(CE_ATTRS),
-        grad=lambda g: g.emit(
-            "cross_entropy_grad",
-            attrs=g.attrs,
-            X=g.input("X"),
-            Label=g.input("Label"),
-            **{"Y@GRAD": g.out_grad("Y"), "X@GRAD": g.in_grad("X")},
-        ),
+        grad=simple_grad("cross_entropy_grad", ("X", "Label"), out="Y"),
         no_grad_inputs=("Label",),
     )
 )

@@ -14,6 +14,7 @@ from minigraph.ops.common import (
     broadcast_shape,
     grad_slots,
     like_inputs,
+    simple_grad,
     unbroadcast,
 )
 from minigraph.registry import OpDef, register, wired
@@ -71,13 +72,7 @@ register(
         _mul,
         _mul_infer,
         attrs={"x_num_col_dims": 1, "y_num_col_dims": 1},
-        grad=lambda g: g.emit(
-            "mul_grad",
-            X=g.input("X"),
-            Y=g.input("Y"),
-            **{"Out@GRAD": g.out_grad("Out"), "X@GRAD": g.in_grad("X"), "Y@GRAD": g.in_grad("Y")},
-            attrs=g.attrs,
-        ),
+        grad=simple_grad("mul_grad", ("X", "Y"), diff_inputs=("X", "Y")),
     )
 )
 register(
@@ -179,13 +174,7 @@ register(
         _matmul,
         _matmul_infer,
         attrs={"transpose_X": False, "transpose_Y": False, "alpha": 1.0},
-        grad=lambda g: g.emit(
-            "matmul_grad",
-            X=g.input("X"),
-            Y=g.input("Y"),
-            **{"Out@GRAD": g.out_grad("Out"), "X@GRAD": g.in_grad("X"), "Y@GRAD": g.in_grad("Y")},
-            attrs=g.attrs,
-        ),
+        grad=simple_grad("matmul_grad", ("X", "Y"), diff_inputs=("X", "Y")),
     )
 )
 register(
