@@ -185,3 +185,24 @@ def test_current_builder_follows_the_mode():
     with mg.program_guard(main):
         v = mg.data("v", [2])
     assert isinstance(builder_for(v), StaticBuilder) and builder_for(v).program is main
+
+
+def test_repeated_eager_steps_reuse_one_gradient_program(monkeypatch):
+    """The gradient program is built once per tape structure; values are re-bound each step."""
+    from minigraph.dygraph import backward as eager_backward
+
+    built = []
+    real = eager_backward._grad_program
+    monkeypatch.setattr(eager_backward, "_grad_program", lambda layout: built.append(1) or real(layout))
+    grads = []
+    with mg.dygraph.guard(seed=5):
+        lin = mg.nn.Linear(3, 1)
+        for batch in (2, 2, 2, 4, 2):
+            x = mg.dygraph.to_variable(np.arange(batch * 3, dtype="float32").reshape(batch, 3))
+            mg.layers.mean(lin(x)).backward()
+            grads.append(lin.weight.gradient())
+            lin.clear_gradients()
+    assert len(built) == 2  # one for batch 2, one for batch 4
+    np.testing.assert_allclose(grads[0], [[1.5], [2.5], [3.5]])  # mean of the rows of x
+    np.testing.assert_allclose(grads[3], [[4.5], [5.5], [6.5]])
+    np.testing.assert_array_equal(grads[4], grads[0])

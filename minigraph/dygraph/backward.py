@@ -7,10 +7,16 @@ in-place overwrite is just another value). It then runs the static backward tran
 that block, asking for the gradients of the leaves that need one, and executes the
 gradient ops it emitted at once on the recorded values. Eager gradients therefore equal
 static gradients by construction.
+
+A training loop records the same ops on same-shaped values every step, so the gradient
+program is cached by the tape's structure (op types, attrs, wiring, shapes, dtypes,
+stop_gradient flags): a repeated step only re-binds values and runs the cached ops.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,40 +46,90 @@ def _reachable(root: Key) -> list[TapeEntry]:
 
 
 class _Layout:
-    """The tape entries as a static block: one name per (variable, version)."""
+    """The tape entries in a structural form: every (variable, version) gets an index, and
+    each entry becomes (op type, attrs, slot -> indices). Two steps of the same training
+    loop give the same `signature`, so their gradient programs are the same."""
 
-    def __init__(self, entries: list[TapeEntry]) -> None:
-        self.program = Program()
-        self.block = self.program.global_block()
-        self.names: dict[tuple[int, int], str] = {}
-        self.keys: dict[str, Key] = {}
-        self.env: dict[str, Any] = {}  # name -> value
-        for e in entries:
-            inputs = {
-                slot: [self._name(k, v) for k, v in zip(keys, _listed(e.in_vals[slot]))]
-                for slot, keys in e.in_keys.items()
-            }
-            outputs = {
-                slot: [self._name(k, v) for k, v in zip(keys, _listed(e.out_vals[slot]))]
-                for slot, keys in e.out_keys.items()
-            }
-            self.block.append_op(e.op_type, inputs, outputs, e.attrs)
+    def __init__(self, entries: list[TapeEntry], loss: Key) -> None:
+        self.index: dict[tuple[int, int], int] = {}
+        self.keys: list[Key] = []
+        self.values: list[np.ndarray] = []
+        self.ops = [
+            (e.op_type, e.attrs, self._slots(e.in_keys, e.in_vals), self._slots(e.out_keys, e.out_vals))
+            for e in entries
+        ]
+        self.loss = self.index[(id(loss[0]), loss[1])]
+        # Leaves that need a gradient: values no recorded op produced, not stop_gradient.
+        self.leaves = [
+            i for i, (var, ver) in enumerate(self.keys) if ver not in var._producers and not var.stop_gradient
+        ]
 
-    def _name(self, key: Key, value: np.ndarray) -> str:
-        var, ver = key
-        name = self.names.get((id(var), ver))
-        if name is None:
-            name = var.name if ver == 0 else f"{var.name}@V{ver}"
-            while self.block.has_var(name):  # two eager variables may share a name
-                name += "'"
-            self.block.create_var(name, value.shape, value.dtype.name, stop_gradient=var.stop_gradient)
-            self.names[(id(var), ver)] = name
-            self.keys[name] = key
-            self.env[name] = value
-        return name
+    def _slots(self, keys: dict[str, list[Key]], vals: dict[str, Any]) -> dict[str, list[int]]:
+        return {slot: [self._index(k, v) for k, v in zip(ks, _listed(vals[slot]))] for slot, ks in keys.items()}
+
+    def _index(self, key: Key, value: np.ndarray) -> int:
+        i = self.index.get((id(key[0]), key[1]))
+        if i is None:
+            i = self.index[(id(key[0]), key[1])] = len(self.keys)
+            self.keys.append(key)
+            self.values.append(value)
+        return i
+
+    def signature(self) -> tuple[Any, ...]:
+        ops = tuple((t, repr(sorted(a.items())), repr(ins), repr(outs)) for t, a, ins, outs in self.ops)
+        values = tuple((v.shape, v.dtype.str, k[0].stop_gradient) for v, k in zip(self.values, self.keys))
+        return ops, values, self.loss, tuple(self.leaves)
 
 
-def run_backward(loss: Variable, retain_graph: bool = False) -> None:
+@dataclass
+class _GradProgram:
+    """The gradient ops of one tape structure, and where the leaves' gradients land."""
+
+    names: list[str]  # value index -> its name in the block
+    ops: list[Operator]
+    leaf_grads: list[tuple[int, str]]  # (value index, name of its gradient)
+
+
+def _grad_program(layout: _Layout) -> _GradProgram:
+    """Lay the entries out as a static block and run the static backward transformation."""
+    block = Program().global_block()
+    names = []
+    for (var, ver), value in zip(layout.keys, layout.values):
+        name = var.name if ver == 0 else f"{var.name}@V{ver}"
+        while block.has_var(name):  # two eager variables may share a name
+            name += "'"
+        block.create_var(name, value.shape, value.dtype.name, stop_gradient=var.stop_gradient)
+        names.append(name)
+    for op_type, attrs, ins, outs in layout.ops:
+        inputs = {slot: [names[i] for i in idx] for slot, idx in ins.items()}
+        outputs = {slot: [names[i] for i in idx] for slot, idx in outs.items()}
+        block.append_op(op_type, inputs, outputs, attrs)
+    first_grad_op = len(block.ops)
+    wanted = {names[i] for i in layout.leaves}
+    grads = _Backward(block, [block.var(names[layout.loss])], wanted, set()).run({})
+    leaf_grads = [(i, grads[names[i]]) for i in layout.leaves if names[i] in grads]
+    return _GradProgram(names, list(block.ops[first_grad_op:]), leaf_grads)
+
+
+class GradProgramCache:
+    """Recently used gradient programs by tape signature (a training loop reuses one)."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._programs: OrderedDict[tuple[Any, ...], _GradProgram] = OrderedDict()
+
+    def get(self, layout: _Layout) -> _GradProgram:
+        key = layout.signature()
+        program = self._programs.pop(key, None)
+        if program is None:
+            program = _grad_program(layout)
+        self._programs[key] = program
+        while len(self._programs) > self.size:
+            self._programs.popitem(last=False)
+        return program
+
+
+def run_backward(loss: Variable, cache: GradProgramCache, retain_graph: bool = False) -> None:
     """Accumulate d(loss)/d(leaf) into `_grad` of every leaf that needs a gradient."""
     if loss.value is None:
         raise GraphBuildError(f"backward(): {loss.name!r} has no value")
@@ -84,17 +140,13 @@ def run_backward(loss: Variable, retain_graph: bool = False) -> None:
             f"(all inputs have stop_gradient=True)"
         )
     entries = _reachable(root)
-    layout = _Layout(entries)
-    leaves = [name for name, (var, ver) in layout.keys.items() if ver not in var._producers and not var.stop_gradient]
-    target = layout.block.var(layout.names[(id(loss), loss.version)])
-    first_grad_op = len(layout.block.ops)
-    grads = _Backward(layout.block, [target], set(leaves), set()).run({})
-    _execute(layout.block.ops[first_grad_op:], layout.env)
-    for name in leaves:
-        if name in grads:
-            var = layout.keys[name][0]
-            g = layout.env[grads[name]]
-            var._grad = g.copy() if var._grad is None else var._grad + g
+    layout = _Layout(entries, root)
+    program = cache.get(layout)
+    env = dict(zip(program.names, layout.values))
+    _execute(program.ops, env)
+    for i, grad_name in program.leaf_grads:
+        var, g = layout.keys[i][0], env[grad_name]
+        var._grad = g.copy() if var._grad is None else var._grad + g
     if not retain_graph:
         for entry in entries:
             for keys in entry.out_keys.values():

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from minigraph.dygraph.backward import run_backward
+from minigraph.dygraph.backward import GradProgramCache, run_backward
 from minigraph.dygraph.tape import Tape, TapeEntry
 from minigraph.errors import ExecutionError, GraphBuildError, MinigraphError
 from minigraph.ir.block import infer
@@ -35,6 +35,7 @@ class EagerBuilder(Builder):
         self.program = Tape(self, seed)
         self.grad_enabled = True
         self._op_count = 0  # ops run so far: the position that seeds a random op
+        self._grad_programs = GradProgramCache()
 
     def reseed(self, seed: int) -> None:
         self.program.random_seed = int(seed)
@@ -86,7 +87,7 @@ class EagerBuilder(Builder):
 
     # --- gradients ---------------------------------------------------------------------------
     def run_backward(self, loss: Variable, retain_graph: bool = False) -> None:
-        run_backward(loss, retain_graph)
+        run_backward(loss, self._grad_programs, retain_graph)
 
     def accumulated_gradients(self, parameters: Sequence[Parameter]) -> list[tuple[Parameter, Variable]]:
         pairs = []

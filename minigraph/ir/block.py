@@ -20,12 +20,18 @@ if TYPE_CHECKING:
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+_INSIDE: dict[str, bool] = {}  # filename -> whether it is part of minigraph (abspath is slow)
+
+
 def user_callsite() -> str:
     """`file:line` of the first stack frame outside minigraph: where the user built the op."""
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep):
+        inside = _INSIDE.get(filename)
+        if inside is None:
+            inside = _INSIDE[filename] = os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep)
+        if not inside:
             return f"{filename}:{frame.f_lineno}"
         frame = frame.f_back
     return ""
