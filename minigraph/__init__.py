@@ -5,6 +5,7 @@ from minigraph import (
     dygraph,
     initializer,
     io,
+    jit,
     layers,
     nn,
     ops,  # noqa: F401  (registers every op type)
@@ -72,6 +73,7 @@ __all__ = [
     "gradients",
     "dygraph",
     "io",
+    "jit",
     "viz",
     "initializer",
     "layers",
