@@ -231,16 +231,15 @@ class _Backward:
 
     def _rename_output(self, old: str, new: str) -> None:
         for op in reversed(self.block.ops):
-            for slot, names in op.outputs.items():
-                if old in names:
-                    op.outputs[slot] = [new if n == old else n for n in names]
-                    self.block._rename_var(old, new)
-                    return
+            if old in op.output_arg_names:
+                self.block._rename_var(old, new)
+                op._rename_output(old, new)
+                return
         raise AssertionError(f"no op writes {old}")
 
     def emit(self, type: str, attrs: dict[str, Any], slots: dict[str, Any]) -> Operator:
         opdef = get_op(type)
-        in_names = {s.name for s in opdef.in_slots}  # type: ignore[attr-defined]
+        in_names = {s.name for s in opdef.in_slots}
         inputs, outputs = {}, {}
         for slot, value in slots.items():
             if value is None:

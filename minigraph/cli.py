@@ -19,8 +19,7 @@ from typing import Any
 
 from minigraph.errors import MinigraphError, ModelFormatError
 from minigraph.ir.operator import OpRole
-from minigraph.ir.program import Program
-from minigraph.ir.serialize import program_from_dict
+from minigraph.ir.program import Program, program_from_dict
 from minigraph.ir.variable import Parameter, Variable
 from minigraph.types import shape_text
 from minigraph.viz.errors import VizError

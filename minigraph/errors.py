@@ -15,6 +15,11 @@ class OpTypeError(MinigraphError, TypeError):
     """An op got an input of the wrong dtype, or an attr of the wrong type."""
 
 
+class ReadOnlyError(MinigraphError, TypeError):
+    """A program's records were changed in place instead of through the Block/Operator
+    methods that keep the program's version (and so every executor's plan cache) honest."""
+
+
 class FeedError(MinigraphError, ValueError):
     """A feed is missing, unknown, or has the wrong rank, dimension or dtype."""
 

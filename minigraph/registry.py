@@ -24,7 +24,7 @@ dead buffers while a plan runs (see that module).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,20 +61,24 @@ class OpDef:
     no_grad_inputs: tuple[str, ...] = ()  # inputs never differentiated (labels, indices)
     inplace: dict[str, str] = field(default_factory=dict)  # out slot -> the in slot it is
     optional_outputs: tuple[str, ...] = ()  # outputs a caller may leave unwired
+    # The parsed slot specs, derived from `inputs` / `outputs` (not constructor arguments).
+    in_slots: tuple[Slot, ...] = field(init=False, repr=False, compare=False)
+    out_slots: tuple[Slot, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if (self.grad is None) == (self.no_grad is None):
             raise ValueError(f"op {self.type}: give exactly one of grad= and no_grad=")
+        # A frozen dataclass sets its own fields through object.__setattr__ as well.
         object.__setattr__(self, "in_slots", tuple(Slot.parse(s) for s in self.inputs))
         object.__setattr__(self, "out_slots", tuple(Slot.parse(s) for s in self.outputs))
 
     @property
     def input_names(self) -> tuple[str, ...]:
-        return tuple(s.name for s in self.in_slots)  # type: ignore[attr-defined]
+        return tuple(s.name for s in self.in_slots)
 
     @property
     def output_names(self) -> tuple[str, ...]:
-        return tuple(s.name for s in self.out_slots)  # type: ignore[attr-defined]
+        return tuple(s.name for s in self.out_slots)
 
 
 WIRED = "@wired"
@@ -116,18 +120,30 @@ def all_ops() -> dict[str, OpDef]:
 # --- attr checking ------------------------------------------------------------------
 
 
-def check_attrs(opdef: OpDef, attrs: dict[str, Any]) -> dict[str, Any]:
+def check_attrs(opdef: OpDef, attrs: Mapping[str, Any]) -> dict[str, Any]:
     """Fill defaults, refuse unknown attrs, and check each value's type against its default."""
     unknown = set(attrs) - set(opdef.attrs)
     if unknown:
-        raise GraphBuildError(
-            f"op {opdef.type}: unknown attribute(s) {sorted(unknown)}; known: {sorted(opdef.attrs) or 'none'}"
-        )
+        raise _unknown_attrs(opdef, unknown)
     out: dict[str, Any] = {}
     for name, default in opdef.attrs.items():
         value = attrs.get(name, default)
         out[name] = _coerce_attr(opdef.type, name, value, default)
     return out
+
+
+def check_attr(opdef: OpDef, name: str, value: Any) -> Any:
+    """One attribute's value, checked against (and coerced to the type of) its default;
+    an attribute the op does not define is refused."""
+    if name not in opdef.attrs:
+        raise _unknown_attrs(opdef, {name})
+    return _coerce_attr(opdef.type, name, value, opdef.attrs[name])
+
+
+def _unknown_attrs(opdef: OpDef, names: set[str]) -> GraphBuildError:
+    return GraphBuildError(
+        f"op {opdef.type}: unknown attribute(s) {sorted(names)}; known: {sorted(opdef.attrs) or 'none'}"
+    )
 
 
 def _coerce_attr(op_type: str, name: str, value: Any, default: Any) -> Any:

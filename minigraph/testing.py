@@ -60,7 +60,7 @@ class _OpProgram:
         self.feeds: dict[str, np.ndarray] = {}
         self.in_vars: dict[str, list[Any]] = {}
         block = self.main.global_block()
-        for slot in self.opdef.in_slots:  # type: ignore[attr-defined]
+        for slot in self.opdef.in_slots:
             if slot.name not in case.inputs or case.inputs[slot.name] is None:
                 continue
             arrays = _as_list(case.inputs[slot.name])
@@ -83,7 +83,7 @@ class _OpProgram:
             self.in_vars[slot.name] = vs
         self.out_vars: dict[str, list[Any]] = {}
         outputs: dict[str, Any] = {}
-        for slot in self.opdef.out_slots:  # type: ignore[attr-defined]
+        for slot in self.opdef.out_slots:
             alias = self.opdef.inplace.get(slot.name)
             if alias is not None and alias in self.in_vars:
                 outputs[slot.name] = self.in_vars[alias]
@@ -97,7 +97,7 @@ class _OpProgram:
             outputs[slot.name] = vs
             self.out_vars[slot.name] = vs
         ins = {
-            s: (vs if any(x.name == s and x.variadic for x in self.opdef.in_slots) else vs[0])  # type: ignore[attr-defined]
+            s: (vs if any(x.name == s and x.variadic for x in self.opdef.in_slots) else vs[0])
             for s, vs in self.in_vars.items()
         }
         self.op = block.append_op(case.op, ins, outputs, case.attrs)
@@ -121,7 +121,7 @@ def run_op(case: OpCase, dtype: str | None = None) -> Arrays:
     values = dict(zip(fetch, Executor().run(prog.main, feed=feeds, fetch_list=fetch, scope=scope)))
     out: Arrays = {}
     for slot, vs in prog.out_vars.items():
-        variadic = any(s.name == slot and s.variadic for s in prog.opdef.out_slots)  # type: ignore[attr-defined]
+        variadic = any(s.name == slot and s.variadic for s in prog.opdef.out_slots)
         arrs = [values[v.name] for v in vs]
         out[slot] = arrs if variadic else arrs[0]
     return out
@@ -148,7 +148,7 @@ def differentiable_slots(case: OpCase) -> list[str]:
         return list(case.grad)
     return [
         s.name
-        for s in opdef.in_slots  # type: ignore[attr-defined]
+        for s in opdef.in_slots
         if s.name in case.inputs
         and case.inputs[s.name] is not None
         and s.name not in opdef.no_grad_inputs
@@ -258,7 +258,7 @@ def eager_run(case: OpCase, dtype: str | None = None, grad_seed: int | None = No
     with use_builder(EagerBuilder()) as tracer:
         assert tracer is not None
         ins: dict[str, Any] = {}
-        for s in opdef.in_slots:  # type: ignore[attr-defined]
+        for s in opdef.in_slots:
             if case.inputs.get(s.name) is None:
                 continue
             vs = []
@@ -270,7 +270,7 @@ def eager_run(case: OpCase, dtype: str | None = None, grad_seed: int | None = No
                 vs.append(v)
             ins[s.name] = vs if s.variadic else vs[0]
         outs: dict[str, Any] = {}
-        for s in opdef.out_slots:  # type: ignore[attr-defined]
+        for s in opdef.out_slots:
             alias = opdef.inplace.get(s.name)
             if alias is not None and alias in ins:
                 outs[s.name] = ins[alias]

@@ -1,4 +1,4 @@
-"""Folding test-mode batch_norm into the conv/fc before it (minigraph.ir.fold) and its use
+"""Folding test-mode batch_norm into the conv/fc before it (minigraph.passes.fold) and its use
 by save_inference_model: same outputs to 1e-5, the batch_norm op gone, and nothing folded
 when the rules say no."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import minigraph as mg
-from minigraph.ir.fold import fold_batch_norm
+from minigraph.passes.fold import fold_batch_norm
 
 RNG = np.random.default_rng(21)
 

@@ -13,6 +13,7 @@ import pytest
 import minigraph as mg
 from minigraph import io as mgio
 from minigraph.initializer import Constant, Normal
+from minigraph.passes.prune import prune
 
 # Layers and optimizers colleagues are landing: use them when present, else a stand-in
 # that exercises the same kind of persistable (a non-trainable parameter updated by the
@@ -370,8 +371,6 @@ def test_pruning_keeps_in_place_ops():
         x = mg.data("x", shape=[None, 3], dtype="float32")
         h = mg.layers.fc(x, size=3, param_attr=mg.ParamAttr(initializer=Constant(-0.5)))
         main.global_block().append_op("relu", {"X": h}, {"Out": h})
-    from minigraph.ir.prune import prune
-
     pruned = prune(main, ["x"], [h.name]).program
     assert [op.type for op in pruned.global_block().ops] == ["mul", "elementwise_add", "relu"]
 

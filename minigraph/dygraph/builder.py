@@ -66,7 +66,7 @@ class EagerBuilder(Builder):
         p = Parameter(block, name, shape, dtype, **flags)
         p.value = np.zeros(shape, dtype)
         params[name] = p
-        block.vars[name] = p
+        block._add_var(p)
         init(p, block)  # the initializer's op runs now (TapeBlock.append_op)
         p.version = 0
         return p

@@ -43,14 +43,14 @@ class TapeBlock(Block):
 
     def __init__(self, program: Tape) -> None:
         super().__init__(program, 0)
-        self.vars: Any = weakref.WeakValueDictionary()
+        self._vars = weakref.WeakValueDictionary()
         self.tape = program
 
     def create_var(self, name: str | None = None, *args: Any, **kwargs: Any) -> Variable:
         """A new eager variable (always new: two values may share a user-given name);
         Block.create_var's arguments."""
         v = Variable(self, name or self.program.names.generate("tmp"), *args, **kwargs)
-        self.vars[v.name] = v
+        self._vars[v.name] = v
         return v
 
     def append_op(self, *args: Any, **kwargs: Any) -> None:
@@ -58,7 +58,7 @@ class TapeBlock(Block):
         self.tape.builder.append_op(*args, **kwargs)
 
     def _find_var_recursive(self, name: str) -> Variable | None:
-        return self.tape.params.get(name) or self.vars.get(name)
+        return self.tape.params.get(name) or self._vars.get(name)
 
 
 class Tape(Program):

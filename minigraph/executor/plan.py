@@ -106,7 +106,7 @@ class Plan:
         for k, op in enumerate(self.ops):
             opdef = get_op(op.type)
             ins: list[Any] = []
-            for s in opdef.in_slots:  # type: ignore[attr-defined]
+            for s in opdef.in_slots:
                 names = op.inputs.get(s.name, [])
                 for n in names:
                     if n not in written:
@@ -121,7 +121,7 @@ class Plan:
                     ins.append(slot(names[0]) if names else None)
             outs: list[int] = []
             variadic: list[bool] = []
-            for s in opdef.out_slots:  # type: ignore[attr-defined]
+            for s in opdef.out_slots:
                 names = op.outputs.get(s.name, [])
                 variadic.append(s.variadic)
                 if s.variadic:
@@ -135,7 +135,7 @@ class Plan:
                         persist_out[n] = index[n]
             attrs = dict(op.attrs)
             if opdef.optional_outputs:
-                attrs[WIRED] = tuple(bool(op.outputs.get(s.name)) for s in opdef.out_slots)  # type: ignore[attr-defined]
+                attrs[WIRED] = tuple(bool(op.outputs.get(s.name)) for s in opdef.out_slots)
             if attrs.get("seed") == 0 and program.random_seed:
                 # A distinct, reproducible stream per op: equal-shaped parameters must differ.
                 attrs["seed"] = (program.random_seed * 1_000_003 + k + 1) % (2**31 - 1) or 1

@@ -10,10 +10,10 @@ model.json), so an interrupted save leaves the previous model intact.
 
 The exported program is built as Paddle builds it: clone with for_test=True (drops
 backward and optimizer ops, sets `is_test=True` on every op that has it), then prune to the
-ops that compute the targets from the feeds (`minigraph.ir.prune`), keeping only the
+ops that compute the targets from the feeds (`minigraph.passes.prune`), keeping only the
 variables those ops use. Inference passes run between the prune and the save, in
 `_inference_program`: folding test-mode batch_norm into the preceding conv/fc
-(`minigraph.ir.fold`, on by default, `fold_batch_norm=False` turns it off).
+(`minigraph.passes.fold`, on by default, `fold_batch_norm=False` turns it off).
 """
 
 from __future__ import annotations
@@ -27,12 +27,11 @@ from minigraph.io.atomic import write_files
 from minigraph.io.files import check_header, dump_json, read_json
 from minigraph.io.persistables import persistable_vars, scope_values
 from minigraph.io.tensors import TensorSetWriter, load_tensors, parse_manifest
-from minigraph.ir.fold import fold_batch_norm as _fold_batch_norm
 from minigraph.ir.framework import default_main_program
-from minigraph.ir.program import Program
-from minigraph.ir.prune import prune
-from minigraph.ir.serialize import program_from_dict
+from minigraph.ir.program import Program, program_from_dict
 from minigraph.ir.variable import Variable
+from minigraph.passes.fold import fold_batch_norm as _fold_batch_norm
+from minigraph.passes.prune import prune
 
 FORMAT = "minigraph.inference_model"
 FORMAT_VERSION = 1
@@ -67,7 +66,7 @@ def _inference_program(
     program: Program, feeds: list[str], targets: list[str], scope: Scope | None = None
 ) -> tuple[Program, list[str]]:
     """The test-mode program pruned to `targets`, and the persistables it reads from the scope.
-    With a `scope`, batch_norm is folded into the conv/fc before it (minigraph.ir.fold),
+    With a `scope`, batch_norm is folded into the conv/fc before it (minigraph.passes.fold),
     the folded weights going to that scope."""
     result = prune(program.clone(for_test=True), feeds, targets)
     pruned, external = result.program, result.external_persistables
@@ -94,7 +93,7 @@ def save_inference_model(
     compatibility.
 
     By default each test-mode batch_norm that follows a conv2d or fc is folded into that
-    op's weights (minigraph.ir.fold: same outputs to float rounding, one op less);
+    op's weights (minigraph.passes.fold: same outputs to float rounding, one op less);
     `fold_batch_norm=False` exports the program unchanged. The folded weights are
     computed from `scope` but not stored in it.
 

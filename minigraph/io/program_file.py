@@ -7,8 +7,7 @@ from typing import Any
 
 from minigraph.io.atomic import write_file
 from minigraph.io.files import dump_json, read_json
-from minigraph.ir.program import Program
-from minigraph.ir.serialize import program_from_dict
+from minigraph.ir.program import Program, program_from_dict
 
 
 def save_program(program: Program, path: str | os.PathLike[str]) -> None:

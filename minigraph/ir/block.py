@@ -1,16 +1,24 @@
 """Block: an ordered dict of variables and a list of operators. `append_op` validates the
-op against its OpDef and infers output shapes, so mistakes surface where they are made."""
+op against its OpDef and infers output shapes, so mistakes surface where they are made.
+
+The containers are private (`_vars`, `_ops`) and exposed read-only (`vars`, `ops`): every
+change goes through a Block method that bumps the program version, which keys the
+executor's plan cache. A subclass may replace `self._vars` with another mapping (the eager
+tape keeps a `weakref.WeakValueDictionary`), so methods always go through `self._vars`."""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping, MutableMapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from minigraph.errors import GraphBuildError, OpTypeError
 from minigraph.ir.naming import current_name_scope
 from minigraph.ir.operator import Operator, OpRole
 from minigraph.ir.variable import Parameter, Variable
+from minigraph.ir.views import OpList
 from minigraph.registry import OpDef, check_attrs, get_op
 from minigraph.types import shape_text
 
@@ -42,8 +50,18 @@ class Block:
         self.program = program
         self.idx = idx
         self.parent_idx = parent_idx
-        self.vars: dict[str, Variable] = {}
-        self.ops: list[Operator] = []
+        self._vars: MutableMapping[str, Variable] = {}
+        self._ops: list[Operator] = []
+
+    @property
+    def vars(self) -> Mapping[str, Variable]:
+        """Name -> Variable, in creation order (a read-only live view)."""
+        return MappingProxyType(self._vars)
+
+    @property
+    def ops(self) -> Sequence[Operator]:
+        """The operators in execution order (a read-only live view)."""
+        return OpList(self._ops)
 
     # --- variables -------------------------------------------------------------------
     def var(self, name: str) -> Variable:
@@ -54,13 +72,14 @@ class Block:
         return v
 
     def has_var(self, name: str) -> bool:
-        return name in self.vars
+        return name in self._vars
 
     def _find_var_recursive(self, name: str) -> Variable | None:
         block: Block | None = self
         while block is not None:
-            if name in block.vars:
-                return block.vars[name]
+            v = block._vars.get(name)
+            if v is not None:
+                return v
             block = self.program.blocks[block.parent_idx] if block.parent_idx >= 0 else None
         return None
 
@@ -76,35 +95,40 @@ class Block:
         """Create (or return the existing) variable `name`; a generated `tmp_N` name if None."""
         if name is None:
             name = self.program.names.generate("tmp")
-        if name in self.vars:
-            return self.vars[name]
-        v = Variable(self, name, shape, dtype, persistable, stop_gradient, is_data)
-        self.vars[name] = v
-        self.program._bump()
-        return v
+        old = self._vars.get(name)
+        if old is not None:
+            return old
+        return self._add_var(Variable(self, name, shape, dtype, persistable, stop_gradient, is_data))
 
     def create_parameter(self, name: str, shape: Any, dtype: Any = "float32", **kw: Any) -> Parameter:
         """Create a Parameter; a later creation with the same name replaces the record
         (its flags win, as in Paddle) but must agree on shape."""
-        old = self.vars.get(name)
+        old = self._vars.get(name)
         p = Parameter(self, name, shape, dtype, **kw)
         if old is not None and tuple(old.shape) != tuple(p.shape):
             raise GraphBuildError(
                 f"variable {name!r} was created before with shape {shape_text(old.shape)}; "
                 f"the new shape {shape_text(p.shape)} does not match"
             )
-        self.vars[name] = p
+        return self._add_var(p)
+
+    def _add_var(self, v: Variable) -> Variable:
+        """Add a variable record built elsewhere (a loaded or copied Parameter), replacing
+        any record of the same name."""
+        v.block = self
+        self._vars[v.name] = v
         self.program._bump()
-        return p
+        return v
 
     def _rename_var(self, old: str, new: str) -> None:
-        v = self.vars.pop(old)
+        """Rename a variable record (the ops that use it are the caller's to rename)."""
+        v = self._vars.pop(old)
         v.name = new
-        self.vars[new] = v
+        self._vars[new] = v
         self.program._bump()
 
     def _remove_var(self, name: str) -> None:
-        self.vars.pop(name, None)
+        self._vars.pop(name, None)
         self.program._bump()
 
     # --- operators -------------------------------------------------------------------
@@ -117,10 +141,7 @@ class Block:
         role: int = OpRole.FORWARD,
     ) -> Operator:
         """Append an op after checking it against its definition (slots, attrs, shapes)."""
-        op = self._make_op(type, inputs or {}, outputs or {}, attrs or {}, role)
-        self.ops.append(op)
-        self.program._bump()
-        return op
+        return self._add_op(self._make_op(type, inputs or {}, outputs or {}, attrs or {}, role))
 
     def _insert_op(
         self,
@@ -131,27 +152,36 @@ class Block:
         attrs: dict[str, Any] | None = None,
         role: int = OpRole.FORWARD,
     ) -> Operator:
-        op = self._make_op(type, inputs, outputs, attrs or {}, role)
-        self.ops.insert(index, op)
+        return self._add_op(self._make_op(type, inputs, outputs, attrs or {}, role), index)
+
+    def _add_op(self, op: Operator, index: int | None = None) -> Operator:
+        """Append (or insert at `index`) an op record that was checked when it was made:
+        by `_make_op`, or as part of a program being copied."""
+        if index is None:
+            self._ops.append(op)
+        else:
+            self._ops.insert(index, op)
         self.program._bump()
         return op
 
     def _remove_op(self, index: int) -> None:
-        del self.ops[index]
+        del self._ops[index]
         self.program._bump()
 
     def _make_op(
         self, type: str, inputs: dict[str, Any], outputs: dict[str, Any], attrs: dict[str, Any], role: int
     ) -> Operator:
+        """An op record checked against its definition (slots, attrs), with its outputs'
+        shapes inferred; not yet part of the block."""
         opdef = get_op(type)
-        in_names = self._slot_names(opdef, opdef.in_slots, inputs, "input")  # type: ignore[attr-defined]
-        out_names = self._slot_names(opdef, opdef.out_slots, outputs, "output", create=True)  # type: ignore[attr-defined]
+        in_names = self._slot_names(opdef, opdef.in_slots, inputs, "input")
+        out_names = self._slot_names(opdef, opdef.out_slots, outputs, "output", create=True)
         attrs = check_attrs(opdef, attrs)
         self._infer(opdef, in_names, out_names, attrs)
         return Operator(self, type, in_names, out_names, attrs, role, user_callsite(), current_name_scope())
 
     def _slot_names(
-        self, opdef: Any, slots: Any, given: dict[str, Any], kind: str, create: bool = False
+        self, opdef: OpDef, slots: Any, given: dict[str, Any], kind: str, create: bool = False
     ) -> dict[str, list[str]]:
         known = {s.name for s in slots}
         unknown = set(given) - known
@@ -185,14 +215,15 @@ class Block:
         return result
 
     def _infer(
-        self, opdef: Any, in_names: dict[str, list[str]], out_names: dict[str, list[str]], attrs: dict[str, Any]
+        self,
+        opdef: OpDef,
+        in_names: Mapping[str, Sequence[str]],
+        out_names: Mapping[str, Sequence[str]],
+        attrs: dict[str, Any],
     ) -> None:
-        ins: dict[str, Any] = {}
-        for slot in opdef.in_slots:
-            names = in_names.get(slot.name, [])
-            vs = [self.var(n) for n in names]
-            ins[slot.name] = vs if slot.variadic else (vs[0] if vs else None)
-        metas = infer(opdef, ins, attrs)
+        """Run the op's shape inference and record the shapes and dtypes it gives on the
+        output variables (a persistable output must already have that shape)."""
+        metas = self._inferred(opdef, in_names, attrs)
         for slot in opdef.out_slots:
             names = out_names.get(slot.name)
             if not names or slot.name not in metas:
@@ -209,6 +240,16 @@ class Block:
                 if not v.persistable or not v.shape:
                     v.shape = tuple(int(d) for d in shape)
                 v.dtype = dtype
+
+    def _inferred(self, opdef: OpDef, in_names: Mapping[str, Sequence[str]], attrs: dict[str, Any]) -> dict[str, Any]:
+        """What the op's shape inference gives for these inputs: {out slot: (shape, dtype)}
+        (a list of pairs for a variadic slot). Errors name the op and its inputs."""
+        ins: dict[str, Any] = {}
+        for slot in opdef.in_slots:
+            names = in_names.get(slot.name, ())
+            vs = [self.var(n) for n in names]
+            ins[slot.name] = vs if slot.variadic else (vs[0] if vs else None)
+        return infer(opdef, ins, attrs)
 
 
 def infer(opdef: OpDef, ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,10 @@ from typing import TYPE_CHECKING, Any
 from minigraph.ir.block import Block
 from minigraph.ir.naming import NameGenerator
 from minigraph.ir.operator import Operator, OpRole
+from minigraph.ir.serialize import load_program_dict, program_to_dict
+from minigraph.ir.text import program_text
 from minigraph.ir.variable import Parameter, Variable
+from minigraph.ir.verify import verify_program
 
 if TYPE_CHECKING:
     from minigraph.ir.builder import Builder
@@ -86,33 +89,33 @@ class Program:
                 if for_test and name not in used and not v.is_data and not isinstance(v, Parameter):
                     continue
                 nv = copy.copy(v)
-                nv.block = nb
                 if isinstance(nv, Parameter):
                     nv.optimize_attr = dict(nv.optimize_attr)
-                nb.vars[name] = nv
+                nb._add_var(nv)
             for op in ops:
                 attrs = copy.deepcopy(op.attrs)
                 if for_test and "is_test" in attrs:
                     attrs["is_test"] = True
-                nb.ops.append(
-                    Operator(
-                        nb,
-                        op.type,
-                        {k: list(v) for k, v in op.inputs.items()},
-                        {k: list(v) for k, v in op.outputs.items()},
-                        attrs,
-                        op.role & ~OpRole.LOSS if for_test else op.role,
-                        op.callsite,
-                        op.namescope,
-                    )
-                )
+                role = op.role & ~OpRole.LOSS if for_test else op.role
+                nb._add_op(Operator(nb, op.type, op.inputs, op.outputs, attrs, role, op.callsite, op.namescope))
             new.blocks.append(nb)
         return new
 
+    # --- checks -------------------------------------------------------------------------
+    def verify(self) -> None:
+        """Check the program's invariants (see minigraph.ir.verify): every op matches its
+        registry entry, reads only defined variables, and records the shapes that shape
+        inference gives. Raises GraphBuildError listing every problem; returns None if fine.
+
+            main.verify()
+        """
+        verify_program(self)
+
     # --- text ---------------------------------------------------------------------------
     def to_string(self, throw_on_error: bool = False, with_details: bool = False) -> str:
-        from minigraph.ir.text import program_text
-
+        """The readable text form. `with_details=True` adds each parameter's optimizer
+        flags. `throw_on_error` is accepted for Paddle compatibility and ignored (building a
+        program already refuses anything the text could not show)."""
         return program_text(self, with_details=with_details)
 
     def __str__(self) -> str:
@@ -123,12 +126,18 @@ class Program:
         return f"<Program {n} ops, {len(self.list_vars())} vars>"
 
     def to_dict(self) -> dict[str, Any]:
-        from minigraph.ir.serialize import program_to_dict
-
+        """The program as plain JSON-able data (`Program.from_dict` reads it back)."""
         return program_to_dict(self)
 
     @staticmethod
-    def from_dict(data: dict[str, Any]) -> Program:
-        from minigraph.ir.serialize import program_from_dict
+    def from_dict(data: dict[str, Any], source: str = "program") -> Program:
+        """Rebuild a program from `to_dict()` data, checking every op through the registry;
+        ModelFormatError (naming `source`) if the data is malformed."""
+        return program_from_dict(data, source)
 
-        return program_from_dict(data)
+
+def program_from_dict(data: Any, source: str = "program") -> Program:
+    """`Program.from_dict` as a function (what minigraph.io and the command line call)."""
+    program = Program()
+    load_program_dict(program, data, source)
+    return program

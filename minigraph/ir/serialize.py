@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minigraph.errors import GraphBuildError, MinigraphError, ModelFormatError, OpTypeError
 from minigraph.ir.block import Block
 from minigraph.ir.naming import NameGenerator
-from minigraph.ir.operator import Operator
 from minigraph.ir.variable import Parameter
+
+if TYPE_CHECKING:
+    from minigraph.ir.program import Program
 
 FORMAT_VERSION = 1
 
 
-def program_to_dict(program: Any) -> dict[str, Any]:
+def program_to_dict(program: Program) -> dict[str, Any]:
     blocks = []
     for b in program.blocks:
         vars_ = []
@@ -41,8 +43,8 @@ def program_to_dict(program: Any) -> dict[str, Any]:
         ops = [
             {
                 "type": op.type,
-                "inputs": copy.deepcopy(op.inputs),
-                "outputs": copy.deepcopy(op.outputs),
+                "inputs": {slot: list(names) for slot, names in op.inputs.items()},
+                "outputs": {slot: list(names) for slot, names in op.outputs.items()},
                 "attrs": copy.deepcopy(op.attrs),
                 "role": op.role,
                 "namescope": op.namescope,
@@ -59,14 +61,13 @@ def program_to_dict(program: Any) -> dict[str, Any]:
     }
 
 
-def program_from_dict(data: Any, source: str = "program") -> Any:
-    from minigraph.ir.program import Program
-
+def load_program_dict(program: Program, data: Any, source: str = "program") -> None:
+    """Fill `program` (a new, empty one) from `program_to_dict` data; ModelFormatError
+    naming `source` if the data is malformed."""
     if not isinstance(data, dict) or data.get("format") != "minigraph.program":
         raise ModelFormatError(f"{source}: not a minigraph program (missing format marker)")
     if data.get("version") != FORMAT_VERSION:
         raise ModelFormatError(f"{source}: unsupported format version {data.get('version')!r}")
-    program = Program()
     try:
         program._random_seed = int(data.get("random_seed", 0))
         program.names = NameGenerator({str(k): int(v) for k, v in dict(data.get("names", {})).items()})
@@ -95,7 +96,6 @@ def program_from_dict(data: Any, source: str = "program") -> Any:
     if not program.blocks:
         raise ModelFormatError(f"{source}: program has no blocks")
     program._bump()
-    return program
 
 
 def _reason(e: Exception) -> str:
@@ -155,7 +155,7 @@ def _load_var(block: Block, vd: dict[str, Any]) -> None:
             need_clip=bool(pd["need_clip"]),
             stop_gradient=bool(vd["stop_gradient"]),
         )
-        block.vars[name] = p
+        block._add_var(p)
     else:
         v = block.create_var(
             name,
@@ -192,5 +192,4 @@ def _load_op(block: Block, od: dict[str, Any]) -> None:
         block.vars[n].shape = s
     op.callsite = ""
     op.namescope = str(od.get("namescope", ""))
-    block.ops.append(op)
-    assert isinstance(op, Operator)
+    block._add_op(op)

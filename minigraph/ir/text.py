@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from minigraph.ir.operator import OpRole
+from minigraph.ir.role import OpRole
 from minigraph.ir.variable import Parameter, Variable
 from minigraph.types import shape_text
 

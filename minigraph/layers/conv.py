@@ -11,7 +11,9 @@ from minigraph.errors import GraphBuildError
 from minigraph.initializer import Initializer, Normal
 from minigraph.ir.variable import Parameter, Variable
 from minigraph.layers.helper import LayerHelper
-from minigraph.ops.spatial import DROPOUT_IMPLEMENTATIONS, LAYOUTS, POOL_TYPES, channel_axis, geometry, spatial_axes
+from minigraph.ops.dropout import DROPOUT_IMPLEMENTATIONS
+from minigraph.ops.layout import LAYOUTS, channel_axis
+from minigraph.ops.spatial import POOL_TYPES, geometry, spatial_axes
 from minigraph.param_attr import ParamAttr
 from minigraph.types import shape_text
 

@@ -82,7 +82,7 @@ def input_channels(where: str, input: Variable, data_layout: str) -> int:
         check_rank(shape)
     except GraphBuildError as e:
         raise GraphBuildError(f"{where}: input {input.name!r}: {e}") from None
-    axis = channel_axis(len(shape), data_layout)
+    axis = channel_axis(data_layout, len(shape))
     channels = shape[axis]
     if channels < 0:
         raise GraphBuildError(

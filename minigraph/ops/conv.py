@@ -16,9 +16,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 from minigraph.errors import GraphBuildError, OpTypeError
 from minigraph.ops.buffers import empty, scrap, zeros
 from minigraph.ops.common import NO_SECOND_ORDER, grad_slots, like_inputs, require_float, simple_grad
+from minigraph.ops.layout import channel_axis
 from minigraph.ops.spatial import (
     Geometry,
-    channel_axis,
     geometry,
     layout_of,
     pad,

@@ -8,10 +8,9 @@ import numpy as np
 
 from minigraph.errors import GraphBuildError
 from minigraph.ops.common import NO_SECOND_ORDER, like_inputs, require_float, simple_grad
-from minigraph.ops.spatial import (
-    DROPOUT_IMPLEMENTATIONS,
-)
 from minigraph.registry import OpDef, register
+
+DROPOUT_IMPLEMENTATIONS = ("downgrade_in_infer", "upscale_in_train")
 
 # --- dropout ----------------------------------------------------------------------------
 

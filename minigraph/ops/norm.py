@@ -32,10 +32,10 @@ import numpy as np
 from minigraph.errors import GraphBuildError, OpTypeError
 from minigraph.ops.buffers import empty, scrap
 from minigraph.ops.common import NO_SECOND_ORDER, grad_slots, like_inputs
+from minigraph.ops.layout import LAYOUTS, channel_axis
 from minigraph.registry import OpDef, register, wired
 from minigraph.types import shape_text
 
-LAYOUTS = ("NCHW", "NHWC")
 BN_DTYPES = ("float32", "float64")
 STAT_SLOTS = ("Scale", "Bias", "Mean", "Variance")
 
@@ -72,6 +72,17 @@ def mode_text(attrs: dict[str, Any]) -> str:
     return "batch statistics (trainable_statistics; running stats unchanged)"
 
 
+def running_affine(
+    attrs: dict[str, Any], scale: np.ndarray, bias: np.ndarray, mean: np.ndarray, variance: np.ndarray, dtype: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """What batch_norm computes when it normalises with the running statistics, as the
+    per-channel map `y = x * gain + shift` (float64; epsilon rounded to `dtype`, the input's
+    dtype, as the kernel adds it). Passes that fold batch_norm away use this."""
+    eps = float(np.asarray(attrs["epsilon"], dtype=dtype))
+    gain = scale.astype(np.float64) / np.sqrt(variance.astype(np.float64) + eps)
+    return gain, bias.astype(np.float64) - mean.astype(np.float64) * gain
+
+
 def check_layout(data_layout: str) -> None:
     if data_layout not in LAYOUTS:
         raise GraphBuildError(f"unsupported data layout: {data_layout} (expected 'NCHW' or 'NHWC')")
@@ -82,11 +93,6 @@ def check_rank(shape: tuple[int, ...]) -> None:
         raise GraphBuildError(
             f"expected 2D or 3D or 4D or 5D input (got {len(shape)}D input, input shape is: {shape_text(shape)})"
         )
-
-
-def channel_axis(ndim: int, data_layout: str) -> int:
-    """Axis 1 under NCHW, the last axis under NHWC; a rank-2 input is always [N, C]."""
-    return 1 if data_layout == "NCHW" else ndim - 1
 
 
 def _is_number(v: Any) -> bool:
@@ -127,7 +133,7 @@ def _infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
     check_rank(x.shape)
     check_layout(attrs["data_layout"])
     check_hyper(attrs["epsilon"], attrs["momentum"])
-    axis = channel_axis(len(x.shape), attrs["data_layout"])
+    axis = channel_axis(attrs["data_layout"], len(x.shape))
     channels = x.shape[axis]
     for slot in STAT_SLOTS:
         v = ins[slot]
@@ -196,7 +202,7 @@ def _kernel(
 ) -> tuple[np.ndarray, ...]:
     dt = x.dtype
     eps = dt.type(attrs["epsilon"])
-    axis = channel_axis(x.ndim, attrs["data_layout"])
+    axis = channel_axis(attrs["data_layout"], x.ndim)
     channels = x.shape[axis]
     if any(p.shape != (channels,) for p in (scale, bias, mean, var)):
         # only reachable when X's channel dimension was unknown at build time
@@ -271,7 +277,7 @@ def _grad_kernel(
     dy: np.ndarray,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     dt = x.dtype
-    axis = channel_axis(x.ndim, attrs["data_layout"])
+    axis = channel_axis(attrs["data_layout"], x.ndim)
     x3, dy3 = _as3(x, axis), _as3(dy, axis)
     batch = uses_batch_stats(attrs)
     want_dx = wired(attrs, 0)

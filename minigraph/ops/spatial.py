@@ -16,11 +16,10 @@ import numpy as np
 
 from minigraph.errors import GraphBuildError
 from minigraph.ops.buffers import empty
+from minigraph.ops.layout import LAYOUTS
 
-LAYOUTS = ("NCHW", "NHWC")
 PADDING_ALGORITHMS = ("EXPLICIT", "SAME", "VALID")
 POOL_TYPES = ("max", "avg")
-DROPOUT_IMPLEMENTATIONS = ("downgrade_in_infer", "upscale_in_train")
 
 # --- geometry ---------------------------------------------------------------------------
 
@@ -43,10 +42,6 @@ class Geometry:
 
 def spatial_axes(data_format: str) -> tuple[int, int]:
     return (2, 3) if data_format == "NCHW" else (1, 2)
-
-
-def channel_axis(data_format: str) -> int:
-    return 1 if data_format == "NCHW" else 3
 
 
 def _ints(name: str, value: Any, sizes: tuple[int, ...], low: int) -> list[int]:

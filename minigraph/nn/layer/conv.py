@@ -8,7 +8,7 @@ from minigraph.errors import GraphBuildError
 from minigraph.ir.variable import Variable
 from minigraph.layers.conv import append_conv2d, append_pool2d, conv2d_setup, pool2d_attrs
 from minigraph.nn.layer.base import Layer
-from minigraph.ops.spatial import channel_axis
+from minigraph.ops.layout import channel_axis
 from minigraph.types import shape_text
 
 __all__ = ["Conv2D", "Pool2D"]

@@ -1,5 +1,9 @@
 """Inference pass: fold test-mode batch_norm into the linear op before it.
 
+Preserves: the values of every variable still in the program (fetch targets listed in
+`keep` included) to float rounding, the feeds, and the scope values of existing variables;
+the result passes `Program.verify()`. The input program is not modified.
+
 In running-statistics mode batch_norm is an affine map per channel,
 `y = (t - mean) * k + beta` with `k = scale / sqrt(variance + epsilon)`. When `t` comes from
 a linear op (conv2d, or fc's `mul`/`matmul`), optionally plus a bias add, the map folds into
@@ -30,10 +34,12 @@ from typing import Any
 
 import numpy as np
 
+from minigraph.ir.block import Block
 from minigraph.ir.operator import Operator
 from minigraph.ir.program import Program
 from minigraph.ops.common import align_shape
-from minigraph.ops.norm import channel_axis, uses_batch_stats
+from minigraph.ops.layout import channel_axis
+from minigraph.ops.norm import running_affine, uses_batch_stats
 
 __all__ = ["fold_batch_norm"]
 
@@ -108,7 +114,7 @@ def _next_match(program: Program, scope: Any, keep: set[str]) -> _Match | None:
         if not all(_has_value(scope, n) for n in stats):
             continue
         rank = len(block.var(x).shape)
-        bn_axis = channel_axis(rank, bn.attr("data_layout"))
+        bn_axis = channel_axis(bn.attr("data_layout"), rank)
         add = None
         src = writer.get(x)
         if src is not None and src.type == "elementwise_add":
@@ -128,7 +134,7 @@ def _next_match(program: Program, scope: Any, keep: set[str]) -> _Match | None:
     return None
 
 
-def _channel_axes(block: Any, op: Operator, rank: int) -> tuple[int, int] | None:
+def _channel_axes(block: Block, op: Operator, rank: int) -> tuple[int, int] | None:
     """(output axis of the channels, weight axis of the channels) for a foldable linear op."""
     w = block.var(op.input(_WEIGHT_SLOT[op.type])[0])
     x = block.var(op.input(_INPUT_SLOT[op.type])[0])
@@ -143,7 +149,7 @@ def _channel_axes(block: Any, op: Operator, rank: int) -> tuple[int, int] | None
     return rank - 1, (0 if op.attr("transpose_Y") else 1)  # matmul
 
 
-def _is_channel_bias(block: Any, add: Operator, rank: int, axis: int, scope: Any) -> bool:
+def _is_channel_bias(block: Block, add: Operator, rank: int, axis: int, scope: Any) -> bool:
     """elementwise_add(X=t, Y=b) with b a 1-D persistable lined up with channel axis `axis`."""
     (b,) = add.input("Y")
     v = block.var(b)
@@ -161,7 +167,7 @@ def _value(scope: Any, name: str) -> np.ndarray:
     return np.asarray(scope.find_var(name).get_tensor())
 
 
-def _fresh(block: Any, name: str) -> str:
+def _fresh(block: Block, name: str) -> str:
     n, k = name, 0
     while block._find_var_recursive(n) is not None:
         k += 1
@@ -175,17 +181,13 @@ def _fold(program: Program, scope: Any, m: _Match) -> None:
     (y,) = bn.output("Y")
     w_name = lin.input(_WEIGHT_SLOT[lin.type])[0]
     w = _value(scope, w_name)
-    scale, beta, mean, var = (
-        _value(scope, bn.input(s)[0]).astype(np.float64) for s in ("Scale", "Bias", "Mean", "Variance")
-    )
-    # epsilon as the kernel sees it (in the input's dtype)
-    eps = float(np.asarray(bn.attr("epsilon"), dtype=w.dtype))
-    k = scale / np.sqrt(var + eps)
+    stats = (_value(scope, bn.input(s)[0]) for s in ("Scale", "Bias", "Mean", "Variance"))
+    gain, shift = running_affine(bn.attrs, *stats, dtype=w.dtype)
     shape = [1] * w.ndim
     shape[m.weight_axis] = -1
-    new_w = (w.astype(np.float64) * k.reshape(shape)).astype(w.dtype)
-    b = np.zeros_like(mean) if m.add is None else _value(scope, m.add.input("Y")[0]).astype(np.float64)
-    new_b = ((b - mean) * k + beta).astype(w.dtype)
+    new_w = (w.astype(np.float64) * gain.reshape(shape)).astype(w.dtype)
+    b = 0.0 if m.add is None else _value(scope, m.add.input("Y")[0]).astype(np.float64)
+    new_b = (b * gain + shift).astype(w.dtype)
 
     fw = _fresh(block, f"{y}.fold_w")
     block.create_var(fw, shape=block.var(w_name).shape, dtype=block.var(w_name).dtype, persistable=True)
@@ -194,14 +196,15 @@ def _fold(program: Program, scope: Any, m: _Match) -> None:
     scope.var(fw).set(new_w)
     scope.var(fb).set(new_b)
 
-    lin.inputs[_WEIGHT_SLOT[lin.type]] = [fw]
+    lin._rename_input(w_name, fw)
     dead = [w_name, *(bn.input(s)[0] for s in ("Scale", "Bias", "Mean", "Variance"))]
     dead += [n for s in ("SavedMean", "SavedVariance") for n in bn.output(s)]
     at = block.ops.index(bn)
     if m.add is not None:
-        dead += [m.add.input("Y")[0], m.add.output("Out")[0]]
-        m.add.inputs["Y"] = [fb]
-        m.add.outputs["Out"] = [y]
+        (b_name,), (x,) = m.add.input("Y"), m.add.output("Out")
+        dead += [b_name, x]
+        m.add._rename_input(b_name, fb)
+        m.add._rename_output(x, y)
         block._remove_op(at)
     else:
         (t,) = lin.output(next(iter(lin.outputs)))
@@ -213,4 +216,3 @@ def _fold(program: Program, scope: Any, m: _Match) -> None:
         v = block.vars.get(name)
         if v is not None and name not in used and not v.is_data:
             block._remove_var(name)
-    program._bump()

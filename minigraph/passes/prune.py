@@ -1,5 +1,9 @@
 """Pruning a program to the ops that compute some targets from some feeds.
 
+Preserves: the values of the targets given the same feeds and scope (the kept ops run in
+their original order with their original attrs); the result passes
+`Program.verify(feed_names=feeds)`. The input program is not modified.
+
 A backward walk over the global block's ops with a live set (the variables whose value is
 still needed): an op is kept when it writes a live variable; its outputs then leave the
 set and its inputs join it. That handles in-place ops correctly (a relu whose input and
@@ -103,10 +107,13 @@ def _copy_with_ops(program: Program, ops: list[Operator], extra_vars: list[str])
     positions = [i for i, op in enumerate(program.global_block().ops) if id(op) in keep_ids]
     new = program.clone()
     block = new.global_block()
-    block.ops = [block.ops[i] for i in positions]
+    keep = set(positions)
+    for i in reversed(range(len(block.ops))):
+        if i not in keep:
+            block._remove_op(i)
     used = {n for op in block.ops for n in op.input_arg_names + op.output_arg_names} | set(extra_vars)
-    block.vars = {n: v for n, v in block.vars.items() if n in used}
-    new._bump()
+    for name in [n for n in block.vars if n not in used]:
+        block._remove_var(name)
     return new
 
 
