@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from minigraph.ir.block import Block
@@ -102,14 +103,16 @@ class Program:
         return new
 
     # --- checks -------------------------------------------------------------------------
-    def verify(self) -> None:
+    def verify(self, feed_names: Iterable[str] = ()) -> None:
         """Check the program's invariants (see minigraph.ir.verify): every op matches its
         registry entry, reads only defined variables, and records the shapes that shape
-        inference gives. Raises GraphBuildError listing every problem; returns None if fine.
+        inference gives. `feed_names` are non-data variables the caller will feed (a
+        program pruned at an intermediate variable reads it without writing it). Raises
+        GraphBuildError listing every problem; returns None if fine.
 
             main.verify()
         """
-        verify_program(self)
+        verify_program(self, feed_names)
 
     # --- text ---------------------------------------------------------------------------
     def to_string(self, throw_on_error: bool = False, with_details: bool = False) -> str:
