@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import threading
 from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 
-from minigraph.errors import FeedError, FetchError
+from minigraph.errors import FeedError
 from minigraph.executor.plan import Plan
 from minigraph.executor.scope import Scope, global_scope
 from minigraph.ir.framework import default_main_program
@@ -58,7 +57,11 @@ class Executor:
         check_nan_inf: bool | None = None,
     ) -> list[Any]:
         """Run every op of `program` once; return copies of the `fetch_list` values.
-        `check_nan_inf` overrides the executor's setting for this run."""
+        `check_nan_inf` overrides the executor's setting for this run. `return_numpy` is
+        accepted for Paddle compatibility and ignored: results are always numpy arrays.
+
+            loss_value, = exe.run(main, feed={"x": xb}, fetch_list=[loss])
+        """
         program = default_main_program() if program is None else program
         if not isinstance(program, Program):
             raise TypeError(f"Executor.run expects a Program, got {type(program).__name__}")
@@ -72,17 +75,6 @@ class Executor:
             fetch_list = [fetch_list]
         feed_by_name = {_name_of(k, "feed"): v for k, v in feed.items()}
         fetch_names = tuple(_name_of(f, "fetch_list") for f in fetch_list)
-        block = program.global_block()
-        for name in feed_by_name:
-            if not block.has_var(name):
-                close = difflib.get_close_matches(name, block.vars, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise FeedError(f"feed {name!r} is not a variable of the program being run{hint}")
-        for name in fetch_names:
-            if block._find_var_recursive(name) is None:
-                close = difflib.get_close_matches(name, block.vars, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise FetchError(f"cannot fetch {name!r}: it is not a variable of the program being run{hint}")
         plan = self._plan(program, tuple(sorted(feed_by_name)), fetch_names)
         arrays = {name: plan.check_feed(name, value) for name, value in feed_by_name.items()}
         check = self.check_nan_inf if check_nan_inf is None else check_nan_inf

@@ -1,10 +1,11 @@
 """Plan: a program compiled for one (feed names, fetch names) pair.
 
-Compilation resolves each op's kernel and attrs once, maps variable names to indices in a
-flat list, and computes where each temporary dies so it can be dropped right away. Running
-is then a tight loop: call, store outputs, free dead values. Kernels never mutate their
-inputs, so a run that fails part-way leaves the scope exactly as it was: persistables are
-written back only after every op has succeeded.
+Compilation has two halves. Analysis (minigraph/executor/analysis.py) numbers the
+variables, checks first reads and finds where each temporary dies. Lowering (here) resolves
+each op's kernel and attrs once into a step of a flat loop. Running is then a tight loop:
+call, store outputs, free dead values. Kernels never mutate their inputs, so a run that
+fails part-way leaves the scope exactly as it was: persistables are written back only after
+every op has succeeded.
 
 Two things make the loop cheap in memory traffic. Ops with optional outputs are told which
 outputs are wired (attrs[registry.WIRED]), so a kernel can skip gradients nobody reads.
@@ -12,11 +13,13 @@ Dead values that may be large (and the persistable values a run replaces) are ha
 `BufferPool` (minigraph/ops/buffers.py), which keeps an array only when nothing else
 references its memory; kernels take their output buffers from it, so repeated runs stop
 allocating. Each concurrent run takes its own pool from `self._pools`.
+
+check_nan_inf runs the same loop over steps whose calls check their outputs: the plain
+steps carry no check, so the option costs nothing when off.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,15 +28,17 @@ import numpy as np
 from minigraph.errors import (
     ExecutionError,
     FeedError,
-    FetchError,
     MinigraphError,
     NonFiniteError,
     UninitializedVariableError,
 )
+from minigraph.executor.analysis import Analysis, analyse
+from minigraph.ir.operator import Operator
 from minigraph.ir.program import Program
 from minigraph.ir.text import op_line
 from minigraph.ir.variable import Variable
 from minigraph.ops import buffers
+from minigraph.ops.seeds import op_seed
 from minigraph.registry import WIRED, get_op
 from minigraph.types import shape_text
 
@@ -83,110 +88,105 @@ def _flatten_outputs(call: Callable[[list[Any]], Any], variadic: list[bool]) -> 
     return flat
 
 
+def _lower(op: Operator, k: int, an: Analysis, random_seed: int) -> tuple[Any, Any]:
+    """Op #k as (a call reading its inputs from the environment, its output slot(s))."""
+    opdef = get_op(op.type)
+    index = an.index
+    ins: list[Any] = []
+    for s in opdef.in_slots:
+        names = op.inputs.get(s.name, ())
+        if s.variadic:
+            ins.append([index[n] for n in names])
+        else:
+            ins.append(index[names[0]] if names else None)
+    trash = len(index)
+    outs: list[int] = []
+    variadic: list[bool] = []
+    for s in opdef.out_slots:
+        names = op.outputs.get(s.name, ())
+        variadic.append(s.variadic)
+        if s.variadic:
+            outs.extend(index[n] for n in names)
+        else:
+            outs.append(index[names[0]] if names else trash)
+    attrs = dict(op.attrs)
+    if an.wired[k] is not None:
+        attrs[WIRED] = an.wired[k]
+    if attrs.get("seed") == 0 and random_seed:
+        attrs["seed"] = op_seed(random_seed, k)
+    call = _make_call(opdef.kernel, attrs, ins)
+    if any(variadic):
+        call = _flatten_outputs(call, variadic)
+    # A single output slot is stored as a plain int: the loop skips zip() for it.
+    return call, _slots(outs)
+
+
+def _checking(call: Callable[[list[Any]], Any], op: Operator, index: dict[str, int]) -> Callable[[list[Any]], Any]:
+    """`call` followed by a NaN/Inf check of every float output of `op`."""
+    in_slots = [(n, index[n]) for n in op.input_arg_names]
+    out_names = [(slot, n) for slot, names in op.outputs.items() for n in names]
+    call_outputs = _output_names(op)
+
+    def checked(env: list[Any]) -> Any:
+        inputs = [(n, env[i]) for n, i in in_slots]  # before the call: an output may reuse a slot
+        values = call(env)
+        by_name = dict(zip(call_outputs, values))
+        for slot, name in out_names:
+            _check_finite(op, slot, name, by_name.get(name), inputs)
+        return values
+
+    return checked
+
+
+def _output_names(op: Operator) -> list[str | None]:
+    """The names the lowered call's outputs go to, in order (None for an unwired slot)."""
+    names: list[str | None] = []
+    for s in get_op(op.type).out_slots:
+        given = op.outputs.get(s.name, ())
+        if s.variadic:
+            names.extend(given)
+        else:
+            names.append(given[0] if given else None)
+    return names
+
+
+def _check_finite(op: Operator, slot: str, name: str, value: Any, inputs: list[tuple[str, Any]]) -> None:
+    if not _is_float_array(value) or np.isfinite(value).all():
+        return
+    kinds = " and ".join(k for k, bad in (("NaN", np.isnan(value).any()), ("Inf", np.isinf(value).any())) if bad)
+    culprit = next((n for n, v in inputs if _is_float_array(v) and not np.isfinite(v).all()), None)
+    source = (
+        f"input {culprit!r} already carried non-finite values"
+        if culprit is not None
+        else "all its inputs were finite, so this op produced them"
+    )
+    count = int((~np.isfinite(value)).sum())
+    raise NonFiniteError(
+        f"check_nan_inf: output {slot}={name!r} contains {kinds} ({count} of {value.size} values); {source}"
+    )
+
+
 class Plan:
     def __init__(self, program: Program, feed_names: Sequence[str], fetch_names: Sequence[str]) -> None:
         block = program.global_block()
+        an = analyse(block, feed_names, fetch_names)
         self.program = program
-        index: dict[str, int] = {}
-
-        def slot(name: str) -> int:
-            if name not in index:
-                index[name] = len(index)
-            return index[name]
-
-        feed_set = set(feed_names)
-        for name in feed_names:
-            slot(name)
-        written: set[str] = set(feed_set)
-        self.persist_in: list[tuple[str, int]] = []
-        persist_out: dict[str, int] = {n: index[n] for n in feed_names if block.var(n).persistable}
-        last_use: dict[str, int] = {}
         self.ops = list(block.ops)
-        raw_steps = []
-        for k, op in enumerate(self.ops):
-            opdef = get_op(op.type)
-            ins: list[Any] = []
-            for s in opdef.in_slots:
-                names = op.inputs.get(s.name, [])
-                for n in names:
-                    if n not in written:
-                        self._first_read(block, n, k, op, feed_set)
-                        written.add(n)
-                        if block.var(n).persistable:
-                            self.persist_in.append((n, slot(n)))
-                    last_use[n] = k
-                if s.variadic:
-                    ins.append([slot(n) for n in names])
-                else:
-                    ins.append(slot(names[0]) if names else None)
-            outs: list[int] = []
-            variadic: list[bool] = []
-            for s in opdef.out_slots:
-                names = op.outputs.get(s.name, [])
-                variadic.append(s.variadic)
-                if s.variadic:
-                    outs.extend(slot(n) for n in names)
-                else:
-                    outs.append(slot(names[0]) if names else -1)
-                for n in names:
-                    written.add(n)
-                    last_use[n] = k
-                    if block.var(n).persistable:
-                        persist_out[n] = index[n]
-            attrs = dict(op.attrs)
-            if opdef.optional_outputs:
-                attrs[WIRED] = tuple(bool(op.outputs.get(s.name)) for s in opdef.out_slots)
-            if attrs.get("seed") == 0 and program.random_seed:
-                # A distinct, reproducible stream per op: equal-shaped parameters must differ.
-                attrs["seed"] = (program.random_seed * 1_000_003 + k + 1) % (2**31 - 1) or 1
-            call = _make_call(opdef.kernel, attrs, ins)
-            if any(variadic):
-                call = _flatten_outputs(call, variadic)
-            raw_steps.append((call, outs))
-        self.fetch_idx: list[int] = []
-        for name in fetch_names:
-            if name not in written:
-                self._first_read(block, name, len(self.ops), None, feed_set)
-                written.add(name)
-                if block.var(name).persistable:
-                    self.persist_in.append((name, slot(name)))
-            self.fetch_idx.append(index[name])
-        self.persist_out = list(persist_out.items())
-        self.n_slots = len(index) + 1  # the last slot swallows unwired outputs
-        trash = len(index)
-        keep = {n for n, _ in self.persist_out} | set(fetch_names)
-        free_after: list[list[int]] = [[] for _ in self.ops]
-        drop_after: list[list[int]] = [[] for _ in self.ops]
-        for name, k in last_use.items():
-            v = block.var(name)
-            if name not in keep and not v.persistable:
-                (drop_after if _may_be_big(v) else free_after)[k].append(index[name])
-        # A single output slot is stored as a plain int: the loop skips zip() for it.
+        self.index = an.index
+        self.persist_in = an.persist_in
+        self.persist_out = an.persist_out
+        self.fetch_idx = an.fetch_idx
+        self.n_slots = len(an.index) + 1  # the last slot swallows unwired outputs
         self.steps: list[Step] = [
-            (call, _slots(trash if o < 0 else o for o in outs), tuple(free_after[k]), tuple(drop_after[k]))
-            for k, (call, outs) in enumerate(raw_steps)
+            (*_lower(op, k, an, program.random_seed), an.free_after[k], an.drop_after[k])
+            for k, op in enumerate(self.ops)
         ]
+        # The same steps with a NaN/Inf check in each call, per set of op types not checked.
+        self._checked_steps: dict[frozenset[str], list[Step]] = {}
         # Dead buffers recycled from run to run; one pool per concurrent run.
         self._pools: list[buffers.BufferPool] = []
-        self.index = index
         self.feed_vars = {n: block.var(n) for n in feed_names}
-        self.feed_idx = {n: index[n] for n in feed_names}
-
-    def _first_read(self, block: Any, name: str, k: int, op: Any, feeds: set[str]) -> None:
-        """A variable read before any op writes it must be persistable (from the scope) or fed."""
-        if block._find_var_recursive(name) is None:
-            close = difflib.get_close_matches(name, block.vars, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise FetchError(f"cannot fetch {name!r}: it is not a variable of the program being run{hint}")
-        v = block.var(name)
-        if v.persistable or name in feeds:
-            return
-        who = f"op {op.type} (#{k}) reads it" if op is not None else "it is fetched"
-        if v.is_data:
-            raise FeedError(f"variable {name!r} is not fed, but {who}; pass feed={{{name!r}: array}}")
-        raise FeedError(
-            f"variable {name!r} has no value: nothing writes it before {who}, and it is neither fed nor persistable"
-        )
+        self.feed_idx = {n: an.index[n] for n in feed_names}
 
     def check_feed(self, name: str, value: Any) -> np.ndarray:
         v: Variable = self.feed_vars[name]
@@ -256,73 +256,39 @@ class Plan:
 
     def _loop(self, env: list[Any], pool: buffers.BufferPool, nan_check: frozenset[str] | None) -> None:
         release = pool.release
+        steps = self.steps if nan_check is None else self._steps_checking(nan_check)
         k = 0
         try:
-            if nan_check is None:
-                for k, (call, outs, free, drop) in enumerate(self.steps):  # noqa: B007  (k names the failing op)
-                    if outs.__class__ is int:
-                        env[outs] = call(env)[0]
-                    else:
-                        for i, value in zip(outs, call(env)):
-                            env[i] = value
-                    for i in free:
-                        env[i] = None
-                    for i in drop:
-                        release(env, i)
-            else:
-                for k, (call, outs, free, drop) in enumerate(self.steps):  # noqa: B007
-                    op = self.ops[k]
-                    inputs = [(n, env[self.index[n]]) for n in op.input_arg_names]
-                    for i, value in zip((outs,) if outs.__class__ is int else outs, call(env)):
+            for k, (call, outs, free, drop) in enumerate(steps):  # noqa: B007  (k names the failing op)
+                if outs.__class__ is int:
+                    env[outs] = call(env)[0]
+                else:
+                    for i, value in zip(outs, call(env)):
                         env[i] = value
-                    if op.type not in nan_check:
-                        self._check_finite(op, inputs, env)
-                    inputs.clear()
-                    for i in free:
-                        env[i] = None
-                    for i in drop:
-                        release(env, i)
+                for i in free:
+                    env[i] = None
+                for i in drop:
+                    release(env, i)
         except MinigraphError as e:
             raise type(e)(self._where(k) + str(e)) from e
         except Exception as e:
             raise ExecutionError(self._where(k) + f"{type(e).__name__}: {e}") from e
 
-    def _check_finite(self, op: Any, inputs: list[tuple[str, Any]], env: list[Any]) -> None:
-        for slot, names in op.outputs.items():
-            for name in names:
-                value = env[self.index[name]]
-                if not _is_float_array(value) or np.isfinite(value).all():
-                    continue
-                kinds = " and ".join(
-                    k for k, bad in (("NaN", np.isnan(value).any()), ("Inf", np.isinf(value).any())) if bad
-                )
-                culprit = next((n for n, v in inputs if _is_float_array(v) and not np.isfinite(v).all()), None)
-                source = (
-                    f"input {culprit!r} already carried non-finite values"
-                    if culprit is not None
-                    else "all its inputs were finite, so this op produced them"
-                )
-                count = int((~np.isfinite(value)).sum())
-                raise NonFiniteError(
-                    f"check_nan_inf: output {slot}={name!r} contains {kinds} ({count} of {value.size} values); {source}"
-                )
+    def _steps_checking(self, skip: frozenset[str]) -> list[Step]:
+        """The steps with a NaN/Inf check in the call of every op whose type is not in `skip`."""
+        steps = self._checked_steps.get(skip)
+        if steps is None:
+            steps = [
+                step if op.type in skip else (_checking(step[0], op, self.index), *step[1:])
+                for op, step in zip(self.ops, self.steps)
+            ]
+            self._checked_steps[skip] = steps
+        return steps
 
     def _where(self, k: int) -> str:
         op = self.ops[k]
         site = f"\n  built at {op.callsite}" if op.callsite else ""
         return f"op #{k} failed: {op_line(op)}{site}\n  "
-
-
-def _may_be_big(v: Variable) -> bool:
-    """Whether a variable's value may be large enough for the buffer pool (unknown dims count
-    as large)."""
-    if any(d < 0 for d in v.shape):
-        return True
-    try:
-        itemsize = np.dtype(v.dtype).itemsize
-    except TypeError:
-        return False
-    return int(np.prod(v.shape, dtype=np.int64)) * itemsize >= buffers.MIN_BYTES
 
 
 def _is_float_array(value: Any) -> bool:

@@ -1,0 +1,115 @@
+"""Plan compilation: the analysis (slots, first reads, last uses, wired outputs), the
+per-op seed formula, and check_nan_inf sharing the one run loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minigraph as mg
+from minigraph.executor.analysis import analyse
+from minigraph.executor.plan import Plan
+from minigraph.ops.seeds import op_seed
+
+
+def chain():
+    """x -> scale -> a -> relu -> b -> scale -> c, plus a persistable w read by the last op."""
+    main, startup = mg.Program(), mg.Program()
+    with mg.program_guard(main, startup):
+        x = mg.data("x", shape=[None, 3], dtype="float32")
+        w = mg.create_parameter([3], "float32", name="w", default_initializer=mg.initializer.Constant(2.0))
+        a = mg.layers.scale(x, scale=2.0)
+        b = mg.layers.relu(a)
+        c = mg.layers.elementwise_mul(b, w)
+    return main, startup, x, a, b, c
+
+
+def test_analysis_numbers_slots_finds_first_reads_and_last_uses():
+    main, _, x, a, b, c = chain()
+    an = analyse(main.global_block(), ["x"], [c.name])
+    assert list(an.index) == ["x", a.name, b.name, "w", c.name]  # feeds first, then in order of use
+    assert an.persist_in == [("w", 3)] and an.persist_out == []
+    assert an.fetch_idx == [4]
+    # x dies after the scale, a after the relu, b after the mul; c is fetched and w persistable
+    dead = [sorted(f + d) for f, d in zip(an.free_after, an.drop_after)]
+    assert dead == [[0], [1], [2]]
+    assert an.drop_after == [(0,), (1,), (2,)]  # unknown batch: possibly big, so to the buffer pool
+    assert an.wired == [None, None, None]
+
+
+def test_analysis_records_which_optional_outputs_are_wired():
+    main = mg.Program()
+    with mg.program_guard(main, mg.Program()):
+        x = mg.data("x", shape=[None, 4], dtype="float32")
+        x.stop_gradient = False
+        loss = mg.layers.mean(mg.layers.dropout(x, 0.5))
+        mg.gradients([loss], [x])
+    block = main.global_block()
+    an = analyse(block, ["x"], [])
+    grads = [k for k, op in enumerate(block.ops) if op.type == "dropout_grad"]
+    assert [an.wired[k] for k in grads] == [(True,)]
+    assert an.wired[0] is None  # dropout itself has no optional outputs
+
+
+def test_analysis_refuses_unknown_names_and_unfed_reads_before_any_op_runs():
+    main, _, x, a, b, c = chain()
+    block = main.global_block()
+    with pytest.raises(
+        mg.errors.FeedError, match="feed 'xx' is not a variable of the program being run; did you mean 'x'"
+    ):
+        analyse(block, ["xx"], [])
+    with pytest.raises(mg.errors.FetchError, match="cannot fetch 'cc'"):
+        analyse(block, ["x"], ["cc"])
+    with pytest.raises(mg.errors.FeedError, match=r"variable 'x' is not fed, but op scale \(#0\) reads it"):
+        analyse(block, [], [c.name])
+
+
+def test_op_seed_formula():
+    assert op_seed(7, 0) == 7 * 1_000_003 + 1
+    assert op_seed(7, 4) == 7 * 1_000_003 + 5
+    assert op_seed(3000, 2) == (3000 * 1_000_003 + 3) % (2**31 - 1)
+    assert op_seed(2**31 - 1, 2**31 - 2) == 1  # never 0, which would mean fresh entropy
+    assert len({op_seed(1, k) for k in range(100)}) == 100
+
+
+def test_the_executor_seeds_seedless_ops_with_op_seed():
+    def dropout_program(program_seed, op_seed_attr):
+        main = mg.Program()
+        with mg.program_guard(main, mg.Program()):
+            x = mg.data("x", shape=[None, 30], dtype="float64")
+            mg.layers.scale(x, 1.0)  # op #0, so the dropout is op #1
+            y = mg.layers.dropout(x, 0.5, seed=op_seed_attr)
+        main.random_seed = program_seed
+        return main, y
+
+    feed = {"x": np.ones((20, 30))}
+    implicit, y1 = dropout_program(7, None)
+    explicit, y2 = dropout_program(0, op_seed(7, 1))
+    (got,) = mg.Executor().run(implicit, feed=feed, fetch_list=[y1], scope=mg.Scope())
+    (want,) = mg.Executor().run(explicit, feed=feed, fetch_list=[y2], scope=mg.Scope())
+    np.testing.assert_array_equal(got, want)
+    assert 0 < (got == 0).sum() < got.size
+
+
+def test_nan_check_uses_checked_steps_built_once_and_leaves_the_plain_steps_alone():
+    main, startup, x, a, b, c = chain()
+    scope, exe = mg.Scope(), mg.Executor()
+    exe.run(startup, scope=scope)
+    feed = {"x": np.array([[1.0, -2.0, 3.0]], dtype="float32")}
+    (plain,) = exe.run(main, feed=feed, fetch_list=[c], scope=scope)
+    (checked,) = exe.run(main, feed=feed, fetch_list=[c], scope=scope, check_nan_inf=True)
+    np.testing.assert_array_equal(plain, [[4.0, 0.0, 12.0]])
+    np.testing.assert_array_equal(checked, plain)
+    (plan,) = [p for p in exe._plans.values() if p.program is main]
+    assert isinstance(plan, Plan) and list(plan._checked_steps) == [frozenset()]
+    steps = plan._checked_steps[frozenset()]
+    assert [s[1:] for s in steps] == [s[1:] for s in plan.steps]  # same slots, frees and drops
+    assert all(s[0] is not p[0] for s, p in zip(steps, plan.steps))
+    scope.find_var("w").set(np.array([np.inf, 1.0, 1.0], dtype="float32"))
+    with pytest.raises(
+        mg.NonFiniteError,
+        match=r"(?s)op #2 failed: .*= elementwise_mul\(X=relu_0.tmp_0, Y=w\).*input 'w' already carried",
+    ):
+        exe.run(main, feed=feed, fetch_list=[c], scope=scope, check_nan_inf=True)
+    (unchecked,) = exe.run(main, feed=feed, fetch_list=[c], scope=scope)
+    assert np.isinf(unchecked[0, 0])
