@@ -1,7 +1,11 @@
 """Reverse-mode autodiff as a program transformation: append_backward and gradients.
 
-Walk the ops between the differentiable inputs and the targets in reverse, and ask each
-op's grad maker for its grad ops through a GradContext. A gradient with several
+Walk the ops that lie on a differentiable path from the inputs to the targets in reverse,
+and ask each op's grad maker for its grad ops through a GradContext. The inputs are the
+ones `gradients` is asked about, or for `append_backward` every variable that needs a
+gradient (trainable parameters, data with stop_gradient=False); a grad op's input-gradient
+output is wired only for an input that leads back to one of them, so `gradients(loss, [x])`
+computes `x@GRAD` and nothing for the weights on the way. A gradient with several
 contributions gets them named apart (`x@GRAD@RENAME@block0@i`) and one `sum` op emitted
 right before its first use; a single contribution is simply named `x@GRAD`.
 
@@ -138,7 +142,7 @@ class _Backward:
         stop = set(no_grad)
         self.an = _Analysis(block, self.fwd_ops, stop)
         self.targets = targets
-        self.contribs: dict[VarKey, list[tuple[Operator, str, int, str]]] = {}
+        self.contribs: dict[VarKey, list[str]] = {}  # partial gradients, named apart
         self.rename_count: dict[str, int] = {}
         self.final: dict[VarKey, str | None] = {}
         self.saves: dict[VarKey, str] = {}
@@ -146,6 +150,11 @@ class _Backward:
 
     # --- which ops matter -----------------------------------------------------------------
     def _relevant_ops(self, inputs: set[str] | None) -> list[int]:
+        """The forward ops on a differentiable path from `inputs` (None: every variable
+        needing a gradient) to the targets, last first. Sets `self.from_inputs` (values
+        that depend on the inputs) and `self.reachable` (values the targets depend on): a
+        gradient is built for exactly the values in both."""
+        self.from_inputs = self.an.requires if inputs is None else self._downstream_of(inputs)
         needed: set[VarKey] = set()
         for t in self.targets:
             needed.add((t.name, self.an.latest.get(t.name, 0)))
@@ -154,23 +163,31 @@ class _Backward:
             writes = [k for ks in self.an.writes[i].values() for k in ks]
             if not any(k in needed for k in writes):
                 continue
-            opdef = get_op(self.fwd_ops[i].type)
-            ins = [
-                k
-                for s, ks in self.an.reads[i].items()
-                if s not in opdef.no_grad_inputs
-                for k in ks
-                if k in self.an.requires
-            ]
-            if not ins or opdef.grad is None:
+            ins = [k for k in self._differentiable_reads(i) if k in self.from_inputs]
+            if not ins:
                 continue
             chosen.append(i)
             needed.update(ins)
         self.reachable = needed
         return chosen
 
+    def _differentiable_reads(self, i: int) -> list[VarKey]:
+        """The values op #i reads through slots it has a gradient for (none if it has no grad)."""
+        opdef = get_op(self.fwd_ops[i].type)
+        if opdef.grad is None:
+            return []
+        return [k for s, ks in self.an.reads[i].items() if s not in opdef.no_grad_inputs for k in ks]
+
+    def _downstream_of(self, inputs: set[str]) -> set[VarKey]:
+        """The values needing a gradient that depend on one of `inputs` (their first versions)."""
+        keys = {(n, 0) for n in inputs} & self.an.requires
+        for i in range(len(self.fwd_ops)):
+            if any(k in keys for k in self._differentiable_reads(i)):
+                keys.update(k for ks in self.an.writes[i].values() for k in ks if k in self.an.requires)
+        return keys
+
     def wants_grad(self, key: VarKey) -> bool:
-        return key in self.an.requires and key in self.reachable
+        return key in self.from_inputs and key in self.reachable
 
     # --- names and values -----------------------------------------------------------------
     def grad_name(self, key: VarKey) -> str:
@@ -200,7 +217,7 @@ class _Backward:
         k = self.rename_count.get(name, 0)
         self.rename_count[name] = k + 1
         tmp = f"{name}@GRAD@RENAME@block{self.block.idx}@{k}"
-        self.contribs.setdefault(key, []).append((None, "", 0, tmp))  # type: ignore[arg-type]
+        self.contribs.setdefault(key, []).append(tmp)
         return tmp
 
     def has_grad(self, key: VarKey) -> bool:
@@ -215,9 +232,9 @@ class _Backward:
             return None
         gname = self.grad_name(key)
         if len(cs) == 1:
-            self._rename_output(cs[0][3], gname)
+            self._rename_output(cs[0], gname)
         else:
-            self.emit("sum", {}, {"X": [c[3] for c in cs], "Out": gname})
+            self.emit("sum", {}, {"X": cs, "Out": gname})
         self.final[key] = gname
         return gname
 
@@ -282,7 +299,9 @@ class _Backward:
                 self.final[key] = gname
         for i in self.relevant:
             op = self.fwd_ops[i]
-            get_op(op.type).grad(_StaticGradContext(self, i, op))  # type: ignore[misc]
+            grad_maker = get_op(op.type).grad
+            assert grad_maker is not None  # _relevant_ops chose only ops with a gradient
+            grad_maker(_StaticGradContext(self, i, op))
         for key in list(self.contribs):
             self.finalize(key)
         self._insert_saves()
@@ -306,7 +325,12 @@ def append_backward(
     callbacks: Any = None,
 ) -> list[tuple[Parameter, Variable]]:
     """Append the gradient ops of `loss` to its program; returns [(param, grad)] in
-    parameter creation order for the trainable parameters that get a gradient."""
+    parameter creation order for the trainable parameters that get a gradient. Gradients
+    are built for every variable that needs one (`parameter_list` only filters the pairs
+    returned). `callbacks` is accepted for Paddle compatibility and ignored.
+
+        params_grads = mg.append_backward(loss)
+    """
     if not isinstance(loss, Variable):
         raise TypeError(f"append_backward expects the loss Variable, got {type(loss).__name__}")
     block = loss.block.program.global_block()
@@ -331,7 +355,11 @@ def gradients(
     targets: Any, inputs: Any, target_gradients: Any = None, no_grad_set: Iterable[Any] | None = None
 ) -> list[Variable | None]:
     """Gradients of the sum of `targets` with respect to each of `inputs` (None where an
-    input does not reach a target or has stop_gradient=True)."""
+    input does not reach a target or has stop_gradient=True). Only the gradient ops these
+    inputs need are appended: no parameter gradients on the way.
+
+        (x_grad,) = mg.gradients([loss], [x])
+    """
     targets = list(targets) if isinstance(targets, (list, tuple)) else [targets]
     inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
     tgrads = (

@@ -144,6 +144,80 @@ def test_gradients_with_fill_any_like_seed_and_unreachable_none():
     np.testing.assert_allclose(g, np.full((2, 3), 3.0))
 
 
+def _fc_softmax_program(dtype="float64"):
+    """x -> fc(w, b) -> softmax_with_cross_entropy -> mean (the weights are set in the scope)."""
+    main, startup = mg.Program(), mg.Program()
+    with mg.program_guard(main, startup):
+        x = mg.data("x", [None, 3], dtype)
+        x.stop_gradient = False
+        label = mg.data("label", [None, 1], "int64")
+        logits = mg.layers.fc(x, size=4)
+        loss = mg.layers.mean(mg.layers.softmax_with_cross_entropy(logits, label))
+    return main, startup, x, loss
+
+
+def _fc_softmax_feed_and_scope(startup, dtype="float64"):
+    rng = np.random.default_rng(4)
+    scope = mg.Scope()
+    mg.Executor().run(startup, scope=scope)
+    scope.find_var("fc_0.w_0").set(rng.normal(size=(3, 4)).astype(dtype))
+    scope.find_var("fc_0.b_0").set(rng.normal(size=(4,)).astype(dtype))
+    feed = {"x": rng.normal(size=(5, 3)).astype(dtype), "label": rng.integers(0, 4, (5, 1))}
+    return feed, scope
+
+
+def test_gradients_builds_only_what_the_requested_inputs_need():
+    main, startup, x, loss = _fc_softmax_program()
+    (gx,) = mg.gradients([loss], [x])
+    block = main.global_block()
+    outputs = {n for op in block.ops for n in op.output_arg_names}
+    assert gx.name == "x@GRAD" and "x@GRAD" in outputs
+    for weight in ("fc_0.w_0", "fc_0.b_0"):
+        assert not any(n.startswith(weight + "@GRAD") for n in outputs)
+        assert not any(n.startswith(weight + "@GRAD") for n in block.vars)
+    main.verify()
+    # the values are unchanged: against central differences of the loss
+    feed, scope = _fc_softmax_feed_and_scope(startup)
+    exe = mg.Executor()
+    (got,) = exe.run(main, feed=feed, fetch_list=[gx], scope=scope)
+    want = np.zeros_like(feed["x"])
+    eps = 1e-6
+    for idx in np.ndindex(*want.shape):
+        up, down = dict(feed), dict(feed)
+        up["x"], down["x"] = feed["x"].copy(), feed["x"].copy()
+        up["x"][idx] += eps
+        down["x"][idx] -= eps
+        (lu,) = exe.run(main, feed=up, fetch_list=[loss], scope=scope)
+        (ld,) = exe.run(main, feed=down, fetch_list=[loss], scope=scope)
+        want[idx] = (lu - ld) / (2 * eps)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9)
+
+
+def test_gradients_and_append_backward_agree_where_both_compute():
+    main, startup, x, loss = _fc_softmax_program()
+    (gx,) = mg.gradients([loss], [x])
+    full, full_startup, full_x, full_loss = _fc_softmax_program()
+    pairs = mg.append_backward(full_loss)
+    assert [p.name for p, _ in pairs] == ["fc_0.w_0", "fc_0.b_0"]  # append_backward: every parameter
+    feed, scope = _fc_softmax_feed_and_scope(startup)
+    (only_x,) = mg.Executor().run(main, feed=feed, fetch_list=[gx], scope=scope)
+    (with_all,) = mg.Executor().run(full, feed=feed, fetch_list=["x@GRAD"], scope=scope)
+    np.testing.assert_array_equal(only_x, with_all)
+
+
+def test_gradients_for_a_weight_and_an_intermediate():
+    main, startup, x, loss = _fc_softmax_program()
+    block = main.global_block()
+    logits = next(op for op in block.ops if op.type == "elementwise_add").output("Out")[0]
+    gw, gl = mg.gradients([loss], [block.var("fc_0.w_0"), block.var(logits)])
+    outputs = {n for op in block.ops for n in op.output_arg_names}
+    assert gw.name == "fc_0.w_0@GRAD" and gl.name == f"{logits}@GRAD"
+    assert not any(n.startswith(("x@GRAD", "fc_0.b_0@GRAD")) for n in outputs)
+    feed, scope = _fc_softmax_feed_and_scope(startup)
+    w_grad, l_grad = mg.Executor().run(main, feed=feed, fetch_list=[gw, gl], scope=scope)
+    np.testing.assert_allclose(w_grad, feed["x"].T @ l_grad, rtol=1e-12)
+
+
 def test_gradients_with_target_gradients_uses_them_directly():
     main, startup = mg.Program(), mg.Program()
     with mg.program_guard(main, startup):
