@@ -9,7 +9,7 @@ import pytest
 import minigraph as mg
 from minigraph.executor.analysis import analyse
 from minigraph.executor.plan import Plan
-from minigraph.ops.seeds import op_seed
+from minigraph.registry import op_seed
 
 
 def chain():
@@ -65,11 +65,11 @@ def test_analysis_refuses_unknown_names_and_unfed_reads_before_any_op_runs():
 
 
 def test_op_seed_formula():
-    assert op_seed(7, 0) == 7 * 1_000_003 + 1
-    assert op_seed(7, 4) == 7 * 1_000_003 + 5
-    assert op_seed(3000, 2) == (3000 * 1_000_003 + 3) % (2**31 - 1)
-    assert op_seed(2**31 - 1, 2**31 - 2) == 1  # never 0, which would mean fresh entropy
-    assert len({op_seed(1, k) for k in range(100)}) == 100
+    assert op_seed(7, 1) == 7 * 1_000_003 + 1  # positions count from 1
+    assert op_seed(7, 5) == 7 * 1_000_003 + 5
+    assert op_seed(3000, 3) == (3000 * 1_000_003 + 3) % (2**31 - 1)
+    assert op_seed(2**31 - 1, 2**31 - 1) == 1  # never 0, which would mean fresh entropy
+    assert len({op_seed(1, k) for k in range(1, 101)}) == 100
 
 
 def test_the_executor_seeds_seedless_ops_with_op_seed():
@@ -77,14 +77,14 @@ def test_the_executor_seeds_seedless_ops_with_op_seed():
         main = mg.Program()
         with mg.program_guard(main, mg.Program()):
             x = mg.data("x", shape=[None, 30], dtype="float64")
-            mg.layers.scale(x, 1.0)  # op #0, so the dropout is op #1
+            mg.layers.scale(x, 1.0)  # op #0, so the dropout is op #1, at position 2
             y = mg.layers.dropout(x, 0.5, seed=op_seed_attr)
         main.random_seed = program_seed
         return main, y
 
     feed = {"x": np.ones((20, 30))}
     implicit, y1 = dropout_program(7, None)
-    explicit, y2 = dropout_program(0, op_seed(7, 1))
+    explicit, y2 = dropout_program(0, op_seed(7, 2))
     (got,) = mg.Executor().run(implicit, feed=feed, fetch_list=[y1], scope=mg.Scope())
     (want,) = mg.Executor().run(explicit, feed=feed, fetch_list=[y2], scope=mg.Scope())
     np.testing.assert_array_equal(got, want)

@@ -38,8 +38,7 @@ from minigraph.ir.program import Program
 from minigraph.ir.text import op_line
 from minigraph.ir.variable import Variable
 from minigraph.ops import buffers
-from minigraph.ops.seeds import op_seed
-from minigraph.registry import WIRED, get_op
+from minigraph.registry import WIRED, get_op, op_seed
 from minigraph.types import shape_text
 
 # (kernel call, output slot(s), slots to clear after it, slots to hand to the buffer pool after it)
@@ -113,7 +112,7 @@ def _lower(op: Operator, k: int, an: Analysis, random_seed: int) -> tuple[Any, A
     if an.wired[k] is not None:
         attrs[WIRED] = an.wired[k]
     if attrs.get("seed") == 0 and random_seed:
-        attrs["seed"] = op_seed(random_seed, k)
+        attrs["seed"] = op_seed(random_seed, k + 1)  # positions count from 1, as on the eager tape
     call = _make_call(opdef.kernel, attrs, ins)
     if any(variadic):
         call = _flatten_outputs(call, variadic)
