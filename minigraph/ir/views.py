@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from minigraph.ir.operator import Operator
 
 
-class ReadOnlyDict(dict):  # type: ignore[type-arg]
+class ReadOnlyDict(dict[str, Any]):
     """A dict that refuses writes, for an operator's attrs and slot -> names maps.
 
     NOTE: a dict subclass rather than a Mapping so that reads stay C-speed and
@@ -94,8 +94,6 @@ class OpList(Sequence["Operator"]):
         if isinstance(other, (list, tuple)):
             return self._ops == list(other)
         return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"OpList({self._ops!r})"
