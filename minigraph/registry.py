@@ -8,7 +8,8 @@ A kernel is called as `kernel(attrs, *inputs)` with inputs in slot order (None f
 absent optional slot, a list for a "*" slot) and returns a tuple of outputs in slot order.
 `infer(ins, attrs)` gets the input Variables the same way and returns
 {out_slot: (shape, dtype)} (a list of pairs for "*" slots); it raises GraphBuildError.
-A grad maker `grad(g)` emits the gradient ops through a GradContext (static or eager).
+A grad maker `grad(g)` emits the gradient ops through a GradContext (see below); eager mode
+runs the same backward transformation over its tape, so there is one implementation.
 
 Unwired outputs: for an op with `optional_outputs`, the executor adds the reserved attr
 `attrs[WIRED]` (the key "@wired", never part of a schema or a printed program): a tuple
@@ -26,11 +27,35 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from minigraph.errors import GraphBuildError, OpTypeError
+
+
+class GradContext(Protocol):
+    """What a grad maker sees of one forward op while the backward transformation runs.
+
+    Values are variable names: `input(slot)` / `output(slot)` name the forward values (a list
+    for a "*" slot), `out_grad(slot)` the gradient flowing into an output (zeros if none),
+    `in_grad(slot)` the name to write an input's gradient to (None where no gradient is
+    wanted), and `emit` appends a gradient op. Eager mode runs the same transformation over
+    its tape, so this is the only interface grad makers are written against.
+    """
+
+    def input(self, slot: str) -> Any: ...
+    def output(self, slot: str) -> Any: ...
+    def out_grad(self, slot: str) -> Any: ...
+    def has_out_grad(self, slot: str) -> bool: ...
+    def in_grad(self, slot: str) -> Any: ...
+    def var(self, name: str) -> Any: ...
+    def attr(self, name: str) -> Any: ...
+
+    @property
+    def attrs(self) -> dict[str, Any]: ...
+
+    def emit(self, type: str, attrs: dict[str, Any] | None = None, **slots: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -56,7 +81,7 @@ class OpDef:
     kernel: Callable[..., tuple[Any, ...]]
     infer: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
     attrs: dict[str, Any] = field(default_factory=dict)
-    grad: Callable[[Any], None] | None = None
+    grad: Callable[[GradContext], None] | None = None
     no_grad: str | None = None  # why this op has no gradient (a visible decision)
     no_grad_inputs: tuple[str, ...] = ()  # inputs never differentiated (labels, indices)
     inplace: dict[str, str] = field(default_factory=dict)  # out slot -> the in slot it is

@@ -15,7 +15,7 @@ import numpy as np
 
 from minigraph.ops.buffers import MIN_BYTES, empty, scrap
 from minigraph.ops.common import NO_SECOND_ORDER, norm_axis, require_float, same_as
-from minigraph.registry import OpDef, register
+from minigraph.registry import GradContext, OpDef, register
 
 
 def _forward_infer(op: str, along_axis: bool) -> Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]:
@@ -59,7 +59,7 @@ def _register_unary(
     def grad_kernel(a: dict[str, Any], v: np.ndarray, d: np.ndarray) -> tuple[np.ndarray]:
         return (backward(a, v, d).astype(d.dtype, copy=False),)
 
-    def grad(g: Any) -> None:
+    def grad(g: GradContext) -> None:
         src = g.input("X") if uses == "X" else g.output("Out")
         g.emit(f"{name}_grad", attrs=g.attrs, **{uses: src, "Out@GRAD": g.out_grad("Out"), "X@GRAD": g.in_grad("X")})
 

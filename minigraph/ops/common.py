@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from minigraph.errors import GraphBuildError, OpTypeError
+from minigraph.registry import GradContext
 from minigraph.types import FLOAT_DTYPES, shape_text
 
 NO_SECOND_ORDER = "a gradient op; second-order gradients are not supported"
@@ -106,7 +107,7 @@ def simple_grad(
     """The common grad maker: `<grad_type>(fwd inputs, fwd outputs, Out@GRAD) -> X@GRAD...`
     with the op's attrs copied."""
 
-    def grad(g: Any) -> None:
+    def grad(g: GradContext) -> None:
         kw: dict[str, Any] = {s: g.input(s) for s in fwd_inputs}
         kw.update({s: g.output(s) for s in fwd_outputs})
         kw[f"{out}@GRAD"] = g.out_grad(out)

@@ -14,7 +14,7 @@ import numpy as np
 
 from minigraph.errors import GraphBuildError, OpTypeError
 from minigraph.ops.common import NO_SECOND_ORDER, norm_axis, require_float, simple_grad
-from minigraph.registry import OpDef, register
+from minigraph.registry import GradContext, OpDef, register
 from minigraph.types import FLOAT_DTYPES, shape_text
 
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8")
@@ -166,7 +166,7 @@ def _swce_grad(
     return (dx.astype(softmax.dtype, copy=False),)
 
 
-def _swce_grad_maker(g: Any) -> None:
+def _swce_grad_maker(g: GradContext) -> None:
     g.emit(
         "softmax_with_cross_entropy_grad",
         attrs=g.attrs,

@@ -19,7 +19,7 @@ from minigraph.ops.common import (
     same_as,
     unbroadcast,
 )
-from minigraph.registry import OpDef, register, wired
+from minigraph.registry import GradContext, OpDef, register, wired
 from minigraph.types import normalize_dtype, shape_text
 
 # --- elementwise binaries -------------------------------------------------------------
@@ -91,7 +91,7 @@ def _register_binary(name: str, fn: Any, dfn: Any) -> None:
             return (fn(x, yy),)
         return (fn(x, yy, out=empty(np.broadcast_shapes(x.shape, yy.shape), x.dtype)),)
 
-    def grad(g: Any) -> None:
+    def grad(g: GradContext) -> None:
         g.emit(
             f"{op}_grad",
             X=g.input("X"),
@@ -176,7 +176,7 @@ def _sum(a: dict[str, Any], xs: list[np.ndarray]) -> tuple[np.ndarray]:
     return (out,)
 
 
-def _sum_grad(g: Any) -> None:
+def _sum_grad(g: GradContext) -> None:
     for target in g.in_grad("X"):
         if target is not None:
             g.emit("assign", X=g.out_grad("Out"), Out=target)
@@ -191,7 +191,7 @@ def _cast_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
     return {"Out": (ins["X"].shape, normalize_dtype(attrs["out_dtype"]))}
 
 
-def _cast_grad(g: Any) -> None:
+def _cast_grad(g: GradContext) -> None:
     if g.in_grad("X") is not None:
         g.emit(
             "cast",

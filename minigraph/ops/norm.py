@@ -33,7 +33,7 @@ from minigraph.errors import GraphBuildError, OpTypeError
 from minigraph.ops.buffers import empty, scrap
 from minigraph.ops.common import NO_SECOND_ORDER, grad_slots, like_inputs
 from minigraph.ops.layout import LAYOUTS, channel_axis
-from minigraph.registry import OpDef, register, wired
+from minigraph.registry import GradContext, OpDef, register, wired
 from minigraph.types import shape_text
 
 BN_DTYPES = ("float32", "float64")
@@ -247,7 +247,7 @@ def _kernel(
 # --- gradient -----------------------------------------------------------------------------
 
 
-def _grad_maker(g: Any) -> None:
+def _grad_maker(g: GradContext) -> None:
     g.emit(
         "batch_norm_grad",
         attrs=g.attrs,

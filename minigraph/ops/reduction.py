@@ -8,7 +8,7 @@ import numpy as np
 
 from minigraph.errors import GraphBuildError
 from minigraph.ops.common import NO_SECOND_ORDER, grad_slots, like_inputs
-from minigraph.registry import OpDef, register
+from minigraph.registry import GradContext, OpDef, register
 
 
 def _mean_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
@@ -111,7 +111,7 @@ def _reduce_max_grad(a: dict[str, Any], x: np.ndarray, out: np.ndarray, d: np.nd
 
 
 def _reduce_grad_maker(op: str, needs_out: bool) -> Any:
-    def grad(g: Any) -> None:
+    def grad(g: GradContext) -> None:
         slots = {"X": g.input("X"), "Out@GRAD": g.out_grad("Out"), "X@GRAD": g.in_grad("X")}
         if needs_out:
             slots["Out"] = g.output("Out")

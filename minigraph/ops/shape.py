@@ -14,7 +14,7 @@ import numpy as np
 
 from minigraph.errors import GraphBuildError
 from minigraph.ops.common import NO_SECOND_ORDER, norm_axis
-from minigraph.registry import OpDef, register
+from minigraph.registry import GradContext, OpDef, register
 from minigraph.types import shape_text
 
 
@@ -53,7 +53,7 @@ def _restore_grad_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str,
 def _restore_shape_grad(op: str) -> Any:
     """Grad maker: `<op>_grad(XShape or X, Out@GRAD) -> X@GRAD`, a plain reshape back."""
 
-    def grad(g: Any) -> None:
+    def grad(g: GradContext) -> None:
         xshape = g.output("XShape")
         g.emit(
             f"{op}_grad",
