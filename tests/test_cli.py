@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -14,12 +13,6 @@ import pytest
 
 import minigraph as mg
 from minigraph.cli import main
-
-# CI installs Graphviz (.ci/run), so there a missing `dot` fails instead of skipping.
-needs_dot = pytest.mark.skipif(
-    shutil.which("dot") is None and not os.environ.get("CI"),
-    reason="Graphviz `dot` is not installed (apt-get install graphviz)",
-)
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -72,7 +65,7 @@ def models(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
-@needs_dot
+@pytest.mark.usefixtures("requires_dot")
 def test_viz_to_svg(models, tmp_path):
     out = tmp_path / "graph.svg"
     done = run("viz", models["json"], "-o", out)
@@ -95,7 +88,7 @@ def test_viz_to_dot_with_options(models, tmp_path):
     assert '"var_fc_0.w_0" [label="fc_0.w_0\\nfloat32[4, 3]" color="#e65100" fillcolor="#ffa500"' in dot
 
 
-@needs_dot
+@pytest.mark.usefixtures("requires_dot")
 def test_viz_to_html(models, tmp_path):
     out = tmp_path / "view.html"
     done = run("viz", models["json"], "-o", out, "--group-by-namescope")

@@ -4,16 +4,30 @@ from __future__ import annotations
 
 import html
 import warnings
-from typing import Any
-
-import graphviz
+from typing import TYPE_CHECKING, Any
 
 from minigraph.ir.program import Program
 from minigraph.ir.text import op_line, var_line
 from minigraph.types import shape_text
 from minigraph.viz import style
-from minigraph.viz.errors import VizError
+from minigraph.viz.errors import MissingDependencyError, VizError
 from minigraph.viz.graph import GraphModel, OpNode, VarNode, build_model, sanitize
+
+if TYPE_CHECKING:
+    import graphviz
+
+
+def _graphviz() -> Any:
+    """The `graphviz` Python package, imported only when a graph is drawn: it is an optional
+    dependency (the `viz` extra), so `import minigraph` works with numpy alone."""
+    try:
+        import graphviz
+    except ImportError:
+        raise MissingDependencyError(
+            "drawing a graph needs the `graphviz` Python package: pip install 'minigraph[viz]' "
+            "(or pip install graphviz)"
+        ) from None
+    return graphviz
 
 
 def to_dot(
@@ -72,6 +86,7 @@ def to_dot(
             stacklevel=2,
         )
 
+    graphviz = _graphviz()
     g = graphviz.Digraph(
         name=f"block{block_idx}",
         graph_attr={
@@ -133,7 +148,7 @@ def _emit_scope(
 def _text(lines: list[str]) -> str:
     # Backslashes in names are doubled so DOT does not read them as escapes (\n, \l, ...);
     # nohtml keeps a label like "<x>" from being taken for an HTML label.
-    return graphviz.nohtml("\\n".join(line.replace("\\", "\\\\") for line in lines))
+    return _graphviz().nohtml("\\n".join(line.replace("\\", "\\\\") for line in lines))
 
 
 def _tooltip(text: str) -> str:
