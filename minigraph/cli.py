@@ -98,8 +98,10 @@ def _parser() -> argparse.ArgumentParser:
         "summary",
         help="print the program text, parameter count and feed/fetch targets",
         description=(
-            "Print the program as text, then the number of ops by role, the parameter count (sum of the "
-            "sizes of the persistable parameters) and, for an inference model, its feed and fetch targets."
+            "Print the program as text, then the number of ops by role, the parameter count and, for an "
+            "inference model, its feed and fetch targets. The parameter count is the sum of the sizes of the "
+            "persistable Parameters and of the other persistable variables the forward ops read (such as the "
+            "weights of batch_norm folded into a conv); optimizer state is not counted."
         ),
         epilog="MODEL is " + MODEL_HELP + ".",
     )
@@ -280,18 +282,46 @@ def summary_lines(program: Program, feeds: list[str] | None, fetches: list[str] 
     lines = [f"blocks: {program.num_blocks}", f"ops: {len(ops)}" + (f" ({by_role})" if by_role else "")]
     lines.append(f"variables: {len(variables)}")
     params = [v for v in variables if isinstance(v, Parameter) and v.persistable]
-    if params:
-        trainable = sum(_size(p) for p in params if p.trainable)
-        lines.append(f"parameters: {sum(_size(p) for p in params)} in {len(params)} tensor(s) ({trainable} trainable)")
-    else:
-        persist = [v for v in variables if v.persistable and not v.is_data and v.name not in ("feed", "fetch")]
-        note = " (persistable variables; the model records no Parameter flags)" if persist else ""
-        lines.append(f"parameters: {sum(_size(v) for v in persist)} in {len(persist)} tensor(s){note}")
+    weights = _unflagged_weights(program, variables)
+    total = sum(_size(v) for v in params + weights)
+    trainable = sum(_size(p) for p in params if p.trainable)
+    detail = [f"{trainable} trainable"] if params else []
+    if weights:
+        detail.append(
+            f"{sum(_size(v) for v in weights)} in {len(weights)} persistable weight(s) without Parameter flags, "
+            "such as folded batch_norm"
+        )
+    lines.append(
+        f"parameters: {total} in {len(params) + len(weights)} tensor(s)" + (f" ({'; '.join(detail)})" if detail else "")
+    )
     if feeds is not None:
         lines.append("feed targets: " + (", ".join(_typed(program, n) for n in feeds) or "(none)"))
     if fetches is not None:
         lines.append("fetch targets: " + (", ".join(_typed(program, n) for n in fetches) or "(none)"))
     return lines
+
+
+def _unflagged_weights(program: Program, variables: list[Variable]) -> list[Variable]:
+    """Persistable variables that a forward op reads but that are not Parameters: the
+    model's weights all the same. An inference model saved with batch_norm folded holds its
+    conv weights this way (`<Y>.fold_w`, `<Y>.fold_b`); optimizer state (accumulators,
+    learning rates) is read only by optimizer ops and is not counted."""
+    read = {
+        n
+        for b in program.blocks
+        for op in b.ops
+        if not op.role & (OpRole.BACKWARD | OpRole.OPTIMIZE)
+        for n in op.input_arg_names
+    }
+    return [
+        v
+        for v in variables
+        if v.persistable
+        and not isinstance(v, Parameter)
+        and not v.is_data
+        and v.name in read
+        and v.name not in ("feed", "fetch")
+    ]
 
 
 def _size(v: Variable) -> int:

@@ -213,3 +213,29 @@ def test_parameter_count_matches_the_program():
     main_prog, _, _ = build()
     total = sum(int(np.prod(p.shape)) for p in main_prog.all_parameters())
     assert total == N_PARAMS
+
+
+def test_summary_counts_the_weights_of_a_folded_model(tmp_path):
+    """save_inference_model folds batch_norm into the conv before it; the folded weights are
+    plain persistables (`<Y>.fold_w`, `<Y>.fold_b`), still the model's parameters."""
+    main_prog, startup = mg.Program(), mg.Program()
+    with mg.program_guard(main_prog, startup):
+        x = mg.data("x", [None, 1, 6, 6])
+        h = mg.layers.conv2d(x, num_filters=4, filter_size=3, bias_attr=False)  # 4*1*3*3 = 36
+        h = mg.layers.batch_norm(h, act="relu")  # 4 * 4, folded into 36 + 4
+        out = mg.layers.fc(h, 2)  # 4*4*4 * 2 + 2 = 130
+    exe = mg.Executor()
+    with mg.scope_guard(mg.Scope()):
+        exe.run(startup)
+        mg.io.save_inference_model(str(tmp_path / "m"), ["x"], [out], exe, main_program=main_prog)
+        unfolded = tmp_path / "u"
+        mg.io.save_inference_model(str(unfolded), ["x"], [out], exe, main_program=main_prog, fold_batch_norm=False)
+    done = run("summary", tmp_path / "m")
+    assert done.returncode == 0, done.stderr
+    assert "batch_norm(" not in done.stdout and ".fold_w" in done.stdout
+    assert (
+        "parameters: 170 in 4 tensor(s) (130 trainable; 40 in 2 persistable weight(s) without Parameter flags"
+        in done.stdout
+    )
+    done = run("summary", unfolded)
+    assert "parameters: 182 in 7 tensor(s) (174 trainable)" in done.stdout  # not trainable: the 8 moving statistics
