@@ -329,8 +329,6 @@ def test_html_is_self_contained(tmp_path):
     assert not re.search(r"<(link|img|iframe)\b|\bsrc=", page)
 
 
-CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
-
 # Driven inside the page after the viewer's own script: zoom with the wheel, drag to pan,
 # press Enter in the search box; the results land in a data attribute --dump-dom shows.
 _PROBE = """<script>
@@ -353,13 +351,12 @@ _PROBE = """<script>
 
 
 @pytest.mark.usefixtures("requires_dot")
-@pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium (apt-get install chromium); run by hand")
-def test_html_loads_in_chromium_and_search_highlights(tmp_path):
+def test_html_loads_in_chromium_and_search_highlights(tmp_path, requires_chromium):
     out = viz.render(bn_program(), tmp_path / "g", format="html")
     probe = tmp_path / "probe.html"
     probe.write_text(Path(out).read_text().replace("</body>", _PROBE))
     cmd = [
-        CHROMIUM,
+        requires_chromium,
         "--headless",
         "--no-sandbox",
         "--disable-gpu",

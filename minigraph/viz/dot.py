@@ -82,14 +82,9 @@ def to_dot(
         print(dot.source)
         model = mg.viz.to_dot(test_program, inline_params=True, hide_unused=True)
     """
-    blocks = program.blocks if isinstance(program, Program) else None
-    if blocks is None:
-        raise VizError(f"to_dot expects a minigraph Program, got {type(program).__name__}")
-    if not isinstance(block_idx, int) or not 0 <= block_idx < len(blocks):
-        raise VizError(f"block_idx={block_idx!r} is out of range: the program has {len(blocks)} block(s)")
-    block = blocks[block_idx]
-    model = build_model(
-        block,
+    block_idx, model = graph_model(
+        program,
+        block_idx,
         show_grad=show_grad,
         show_optimizer=show_optimizer,
         highlight=highlight,
@@ -106,6 +101,36 @@ def to_dot(
             stacklevel=2,
         )
     return model_to_dot(model, show_shapes=show_shapes, group_by_namescope=group_by_namescope, legend=legend)
+
+
+def graph_model(
+    program: Any,
+    block_idx: int = 0,
+    show_grad: bool = True,
+    show_optimizer: bool = True,
+    highlight: Any = None,
+    inline_params: bool = False,
+    hide_unused: bool = False,
+    collapse_backward: bool = False,
+    **_drawing_options: Any,
+) -> tuple[int, GraphModel]:
+    """(block index, GraphModel) for `to_dot`'s options (the ones about how to draw are
+    ignored here)."""
+    blocks = program.blocks if isinstance(program, Program) else None
+    if blocks is None:
+        raise VizError(f"to_dot expects a minigraph Program, got {type(program).__name__}")
+    if not isinstance(block_idx, int) or not 0 <= block_idx < len(blocks):
+        raise VizError(f"block_idx={block_idx!r} is out of range: the program has {len(blocks)} block(s)")
+    model = build_model(
+        blocks[block_idx],
+        show_grad=show_grad,
+        show_optimizer=show_optimizer,
+        highlight=highlight,
+        inline_params=inline_params,
+        hide_unused=hide_unused,
+        collapse_backward=collapse_backward,
+    )
+    return block_idx, model
 
 
 def model_to_dot(
