@@ -92,6 +92,17 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--no-shapes", action="store_true", help="show variable names only, without dtype and shape")
     v.add_argument("--group-by-namescope", action="store_true", help="draw each name_scope as a cluster")
     v.add_argument("--no-legend", action="store_true", help="leave out the colour key")
+    v.add_argument(
+        "--inline-params",
+        action="store_true",
+        help="draw parameters and other persistable inputs as rows inside their op's box",
+    )
+    v.add_argument("--hide-unused", action="store_true", help="leave out temporary outputs that no drawn op reads")
+    v.add_argument(
+        "--collapse-backward",
+        action="store_true",
+        help="one box per forward op for its backward and optimizer ops (expandable in html output)",
+    )
     v.add_argument("--timeout", type=float, default=120.0, metavar="SEC", help="give up on Graphviz after SEC seconds")
 
     s = sub.add_parser(
@@ -251,6 +262,9 @@ def _cmd_viz(args: argparse.Namespace) -> int:
         highlight=args.highlight,
         group_by_namescope=args.group_by_namescope,
         legend=not args.no_legend,
+        inline_params=args.inline_params,
+        hide_unused=args.hide_unused,
+        collapse_backward=args.collapse_backward,
         max_nodes_warning=None if fmt == "dot" else 500,
     )
     print(written)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -239,3 +240,14 @@ def test_summary_counts_the_weights_of_a_folded_model(tmp_path):
     )
     done = run("summary", unfolded)
     assert "parameters: 182 in 7 tensor(s) (174 trainable)" in done.stdout  # not trainable: the 8 moving statistics
+
+
+def test_viz_readable_options(models, tmp_path):
+    out = tmp_path / "compact.dot"
+    done = run("viz", models["json"], "-o", out, "--inline-params", "--hide-unused", "--collapse-backward")
+    assert done.returncode == 0, done.stderr
+    dot = out.read_text()
+    assert '"var_fc_0.w_0"' not in dot and "fc_0.w_0" in dot  # a row of the mul box, not a node
+    assert "mul_grad" in dot and "op_" in dot and not re.search(r"op_\d+_mul_grad \[", dot)  # listed in a box
+    assert 'group_0 [label="+ 2 training ops (backward 1, optimizer 1)\\nmul_grad, sgd"' in dot
+    assert not re.search(r"var_batch_norm_0\.tmp_\d+.*label=SavedMean", dot)  # unused output left out
