@@ -108,22 +108,18 @@ def draw(net: dict[str, Any], scope: mg.Scope, out: str) -> dict[str, str]:
     """model_graph.svg (forward graph of the test program) and train_graph.html (the
     training program, with the weights' statistics from `scope`). Without Graphviz's `dot`
     only the .dot files are written, and a line says so."""
+    drawings = {
+        "model_graph": (net["test"], {"format": "svg"}),
+        "train_graph": (net["main"], {"format": "html", "scope": scope, "collapse_backward": True}),
+    }
     drawn = {}
-    try:
-        drawn["model_graph"] = mg.viz.render(
-            net["test"], os.path.join(out, "model_graph"), format="svg", inline_params=True, hide_unused=True
-        )
-        drawn["train_graph"] = mg.viz.render(
-            net["main"],
-            os.path.join(out, "train_graph"),
-            format="html",
-            scope=scope,
-            inline_params=True,
-            hide_unused=True,
-            collapse_backward=True,
-        )
-    except (mg.viz.GraphvizNotFoundError, mg.viz.MissingDependencyError) as e:
-        print(f"graphs not rendered: {e}")
+    for name, (program, options) in drawings.items():
+        try:
+            drawn[name] = mg.viz.render(
+                program, os.path.join(out, name), inline_params=True, hide_unused=True, **options
+            )
+        except (mg.viz.GraphvizNotFoundError, mg.viz.MissingDependencyError) as e:
+            print(f"{name} not rendered: {e}")
     return drawn
 
 
