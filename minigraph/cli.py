@@ -17,7 +17,9 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from minigraph import io, viz
 from minigraph.errors import MinigraphError, ModelFormatError
+from minigraph.executor import Executor, Scope, scope_guard
 from minigraph.ir.operator import OpRole
 from minigraph.ir.program import Program, program_from_dict
 from minigraph.ir.variable import Parameter, Variable
@@ -150,10 +152,6 @@ def _load_model(path: str) -> tuple[Program, list[str] | None, list[str] | None]
 
 
 def _io_module() -> Any:
-    try:
-        import minigraph.io as io
-    except ImportError:
-        return None
     return io
 
 
@@ -162,8 +160,6 @@ def _load_with_io(io: Any, path: str) -> tuple[Program, list[str] | None, list[s
         load_inference_model = getattr(io, "load_inference_model", None)
         if load_inference_model is None:
             return None
-        from minigraph.executor import Executor, Scope, scope_guard
-
         with scope_guard(Scope()):  # loading the weights must not touch the user's global scope
             program, feeds, fetches = load_inference_model(path, Executor())
         return program, [_name(f) for f in feeds], [_name(f) for f in fetches]
@@ -244,8 +240,6 @@ def _output_format(out: str, fmt: str | None) -> str:
 
 
 def _cmd_viz(args: argparse.Namespace) -> int:
-    from minigraph import viz
-
     fmt = _output_format(args.output, args.format)
     program, _, _ = _load_model(args.model)
     if not 0 <= args.block < program.num_blocks:

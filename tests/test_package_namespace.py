@@ -5,12 +5,7 @@ process would make the attribute exist anyway."""
 import subprocess
 import sys
 
-import pytest
 
-
-# NOTE: minigraph/__init__.py must import `jit` for this to pass; until it does the test is
-# an expected failure (not strict, so it passes silently once the import lands).
-@pytest.mark.xfail(reason="minigraph/__init__.py does not import minigraph.jit yet", strict=False)
 def test_jit_reachable_without_importing_it():
     code = (
         "import sys\n"
