@@ -254,7 +254,7 @@ def _table(results: dict[str, Any]) -> str:
 
 
 def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The acceptance targets of issue 8 that this run measured, with the measured figure."""
+    """The performance targets the project set itself that this run measured, with the measured figure."""
     out: list[dict[str, Any]] = []
     w = results["workloads"]
 
@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results["targets"] = _targets(results)
     print(results["table"])
     if results["targets"] and not args.quick:  # tiny sizes say nothing about the targets
-        print("\nacceptance targets (issue 8):")
+        print("\nperformance targets:")
         for t in results["targets"]:
             print(f"  [{'met' if t['met'] else 'NOT met'}] {t['target']}: {t['measured']}")
     if args.json:

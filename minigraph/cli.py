@@ -17,7 +17,9 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from minigraph import io, viz
 from minigraph.errors import MinigraphError, ModelFormatError
+from minigraph.executor import Executor, Scope, scope_guard
 from minigraph.ir.operator import OpRole
 from minigraph.ir.program import Program, program_from_dict
 from minigraph.ir.variable import Parameter, Variable
@@ -92,14 +94,27 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--no-shapes", action="store_true", help="show variable names only, without dtype and shape")
     v.add_argument("--group-by-namescope", action="store_true", help="draw each name_scope as a cluster")
     v.add_argument("--no-legend", action="store_true", help="leave out the colour key")
+    v.add_argument(
+        "--inline-params",
+        action="store_true",
+        help="draw parameters and other persistable inputs as rows inside their op's box",
+    )
+    v.add_argument("--hide-unused", action="store_true", help="leave out temporary outputs that no drawn op reads")
+    v.add_argument(
+        "--collapse-backward",
+        action="store_true",
+        help="one box per forward op for its backward and optimizer ops (expandable in html output)",
+    )
     v.add_argument("--timeout", type=float, default=120.0, metavar="SEC", help="give up on Graphviz after SEC seconds")
 
     s = sub.add_parser(
         "summary",
         help="print the program text, parameter count and feed/fetch targets",
         description=(
-            "Print the program as text, then the number of ops by role, the parameter count (sum of the "
-            "sizes of the persistable parameters) and, for an inference model, its feed and fetch targets."
+            "Print the program as text, then the number of ops by role, the parameter count and, for an "
+            "inference model, its feed and fetch targets. The parameter count is the sum of the sizes of the "
+            "persistable Parameters and of the other persistable variables the forward ops read (such as the "
+            "weights of batch_norm folded into a conv); optimizer state is not counted."
         ),
         epilog="MODEL is " + MODEL_HELP + ".",
     )
@@ -137,10 +152,6 @@ def _load_model(path: str) -> tuple[Program, list[str] | None, list[str] | None]
 
 
 def _io_module() -> Any:
-    try:
-        import minigraph.io as io
-    except ImportError:
-        return None
     return io
 
 
@@ -149,8 +160,6 @@ def _load_with_io(io: Any, path: str) -> tuple[Program, list[str] | None, list[s
         load_inference_model = getattr(io, "load_inference_model", None)
         if load_inference_model is None:
             return None
-        from minigraph.executor import Executor, Scope, scope_guard
-
         with scope_guard(Scope()):  # loading the weights must not touch the user's global scope
             program, feeds, fetches = load_inference_model(path, Executor())
         return program, [_name(f) for f in feeds], [_name(f) for f in fetches]
@@ -231,8 +240,6 @@ def _output_format(out: str, fmt: str | None) -> str:
 
 
 def _cmd_viz(args: argparse.Namespace) -> int:
-    from minigraph import viz
-
     fmt = _output_format(args.output, args.format)
     program, _, _ = _load_model(args.model)
     if not 0 <= args.block < program.num_blocks:
@@ -249,6 +256,9 @@ def _cmd_viz(args: argparse.Namespace) -> int:
         highlight=args.highlight,
         group_by_namescope=args.group_by_namescope,
         legend=not args.no_legend,
+        inline_params=args.inline_params,
+        hide_unused=args.hide_unused,
+        collapse_backward=args.collapse_backward,
         max_nodes_warning=None if fmt == "dot" else 500,
     )
     print(written)
@@ -280,18 +290,46 @@ def summary_lines(program: Program, feeds: list[str] | None, fetches: list[str] 
     lines = [f"blocks: {program.num_blocks}", f"ops: {len(ops)}" + (f" ({by_role})" if by_role else "")]
     lines.append(f"variables: {len(variables)}")
     params = [v for v in variables if isinstance(v, Parameter) and v.persistable]
-    if params:
-        trainable = sum(_size(p) for p in params if p.trainable)
-        lines.append(f"parameters: {sum(_size(p) for p in params)} in {len(params)} tensor(s) ({trainable} trainable)")
-    else:
-        persist = [v for v in variables if v.persistable and not v.is_data and v.name not in ("feed", "fetch")]
-        note = " (persistable variables; the model records no Parameter flags)" if persist else ""
-        lines.append(f"parameters: {sum(_size(v) for v in persist)} in {len(persist)} tensor(s){note}")
+    weights = _unflagged_weights(program, variables)
+    total = sum(_size(v) for v in params + weights)
+    trainable = sum(_size(p) for p in params if p.trainable)
+    detail = [f"{trainable} trainable"] if params else []
+    if weights:
+        detail.append(
+            f"{sum(_size(v) for v in weights)} in {len(weights)} persistable weight(s) without Parameter flags, "
+            "such as folded batch_norm"
+        )
+    lines.append(
+        f"parameters: {total} in {len(params) + len(weights)} tensor(s)" + (f" ({'; '.join(detail)})" if detail else "")
+    )
     if feeds is not None:
         lines.append("feed targets: " + (", ".join(_typed(program, n) for n in feeds) or "(none)"))
     if fetches is not None:
         lines.append("fetch targets: " + (", ".join(_typed(program, n) for n in fetches) or "(none)"))
     return lines
+
+
+def _unflagged_weights(program: Program, variables: list[Variable]) -> list[Variable]:
+    """Persistable variables that a forward op reads but that are not Parameters: the
+    model's weights all the same. An inference model saved with batch_norm folded holds its
+    conv weights this way (`<Y>.fold_w`, `<Y>.fold_b`); optimizer state (accumulators,
+    learning rates) is read only by optimizer ops and is not counted."""
+    read = {
+        n
+        for b in program.blocks
+        for op in b.ops
+        if not op.role & (OpRole.BACKWARD | OpRole.OPTIMIZE)
+        for n in op.input_arg_names
+    }
+    return [
+        v
+        for v in variables
+        if v.persistable
+        and not isinstance(v, Parameter)
+        and not v.is_data
+        and v.name in read
+        and v.name not in ("feed", "fetch")
+    ]
 
 
 def _size(v: Variable) -> int:

@@ -7,8 +7,8 @@ import numpy as np
 import minigraph as mg
 
 
-def test_api_contract_example_runs_as_written(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def run_contract_example() -> tuple[mg.Program, list[float], np.ndarray, np.ndarray]:
+    """The contract's example up to its last line (drawing), with its values checked."""
     rng = np.random.default_rng(0)
     fixed = (rng.random((8, 3, 8, 8)).astype("float32"), rng.integers(0, 10, (8, 1)))
     batches = [fixed] * 6  # one batch, memorised: the loss must fall
@@ -42,6 +42,19 @@ def test_api_contract_example_runs_as_written(tmp_path, monkeypatch):
         bn_mean = mg.global_scope().find_var("bn_mean").get_tensor()  # numpy array, shape [4]
     assert isinstance(bn_mean, np.ndarray) and bn_mean.shape == (4,) and np.any(bn_mean != 0)
     assert probs.shape == (8, 10) and losses[-1] < losses[0]
+    return main, losses, probs, bn_mean
+
+
+def test_api_contract_example_runs_as_written():
+    main, losses, probs, bn_mean = run_contract_example()
+    assert len(losses) == 6 and np.all(np.isfinite(probs))
+    # the drawing's DOT text needs no Graphviz program
+    assert "batch_norm" in mg.viz.to_dot(main).source
+
+
+def test_api_contract_example_draws_its_graph(tmp_path, monkeypatch, requires_dot):
+    monkeypatch.chdir(tmp_path)
+    main, _, _, _ = run_contract_example()
     path = mg.viz.render(main, "train_graph", format="svg")  # writes train_graph.svg (+ .dot)
     assert os.path.exists("train_graph.svg") and os.path.exists("train_graph.dot")
     assert os.path.abspath(path) == os.path.abspath("train_graph.svg")

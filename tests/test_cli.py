@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,12 +14,6 @@ import pytest
 
 import minigraph as mg
 from minigraph.cli import main
-
-# CI installs Graphviz (.ci/run), so there a missing `dot` fails instead of skipping.
-needs_dot = pytest.mark.skipif(
-    shutil.which("dot") is None and not os.environ.get("CI"),
-    reason="Graphviz `dot` is not installed (apt-get install graphviz)",
-)
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -72,7 +66,7 @@ def models(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
-@needs_dot
+@pytest.mark.usefixtures("requires_dot")
 def test_viz_to_svg(models, tmp_path):
     out = tmp_path / "graph.svg"
     done = run("viz", models["json"], "-o", out)
@@ -95,7 +89,7 @@ def test_viz_to_dot_with_options(models, tmp_path):
     assert '"var_fc_0.w_0" [label="fc_0.w_0\\nfloat32[4, 3]" color="#e65100" fillcolor="#ffa500"' in dot
 
 
-@needs_dot
+@pytest.mark.usefixtures("requires_dot")
 def test_viz_to_html(models, tmp_path):
     out = tmp_path / "view.html"
     done = run("viz", models["json"], "-o", out, "--group-by-namescope")
@@ -220,3 +214,40 @@ def test_parameter_count_matches_the_program():
     main_prog, _, _ = build()
     total = sum(int(np.prod(p.shape)) for p in main_prog.all_parameters())
     assert total == N_PARAMS
+
+
+def test_summary_counts_the_weights_of_a_folded_model(tmp_path):
+    """save_inference_model folds batch_norm into the conv before it; the folded weights are
+    plain persistables (`<Y>.fold_w`, `<Y>.fold_b`), still the model's parameters."""
+    main_prog, startup = mg.Program(), mg.Program()
+    with mg.program_guard(main_prog, startup):
+        x = mg.data("x", [None, 1, 6, 6])
+        h = mg.layers.conv2d(x, num_filters=4, filter_size=3, bias_attr=False)  # 4*1*3*3 = 36
+        h = mg.layers.batch_norm(h, act="relu")  # 4 * 4, folded into 36 + 4
+        out = mg.layers.fc(h, 2)  # 4*4*4 * 2 + 2 = 130
+    exe = mg.Executor()
+    with mg.scope_guard(mg.Scope()):
+        exe.run(startup)
+        mg.io.save_inference_model(str(tmp_path / "m"), ["x"], [out], exe, main_program=main_prog)
+        unfolded = tmp_path / "u"
+        mg.io.save_inference_model(str(unfolded), ["x"], [out], exe, main_program=main_prog, fold_batch_norm=False)
+    done = run("summary", tmp_path / "m")
+    assert done.returncode == 0, done.stderr
+    assert "batch_norm(" not in done.stdout and ".fold_w" in done.stdout
+    assert (
+        "parameters: 170 in 4 tensor(s) (130 trainable; 40 in 2 persistable weight(s) without Parameter flags"
+        in done.stdout
+    )
+    done = run("summary", unfolded)
+    assert "parameters: 182 in 7 tensor(s) (174 trainable)" in done.stdout  # not trainable: the 8 moving statistics
+
+
+def test_viz_readable_options(models, tmp_path):
+    out = tmp_path / "compact.dot"
+    done = run("viz", models["json"], "-o", out, "--inline-params", "--hide-unused", "--collapse-backward")
+    assert done.returncode == 0, done.stderr
+    dot = out.read_text()
+    assert '"var_fc_0.w_0"' not in dot and "fc_0.w_0" in dot  # a row of the mul box, not a node
+    assert "mul_grad" in dot and "op_" in dot and not re.search(r"op_\d+_mul_grad \[", dot)  # listed in a box
+    assert 'group_0 [label="+ 2 training ops (backward 1, optimizer 1)\\nmul_grad, sgd"' in dot
+    assert not re.search(r"var_batch_norm_0\.tmp_\d+.*label=SavedMean", dot)  # unused output left out

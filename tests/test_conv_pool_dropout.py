@@ -427,3 +427,22 @@ def test_dropout_layer_mode_comes_from_training_flag():
     got_test, got_up = _run_dropout(main, xv, [test_out, up])
     np.testing.assert_allclose(got_test, xv * 0.8, rtol=1e-12)
     np.testing.assert_allclose(got_up, xv, rtol=1e-12)
+
+
+def test_avg_pool_ceil_mode_inclusive_divides_by_the_window_inside_the_padded_input():
+    """All-ones input, k=3, s=2, ceil_mode, exclusive=False. Padding cells count; the cells
+    ceil_mode adds past the padded border do not (minigraph once divided by 9 everywhere,
+    giving 6/9 and 4/9 on the last row and column without padding)."""
+    outs = {}
+    for pad in (0, 1):
+        main, startup = mg.Program(), mg.Program()
+        with mg.program_guard(main, startup):
+            x = mg.data("x", [None, 1, 8, 8], "float64")
+            y = mg.layers.pool2d(x, 3, "avg", 2, pad, ceil_mode=True, exclusive=False)
+        (outs[pad],), _ = run(main, startup, {"x": np.ones((1, 1, 8, 8))}, [y])
+    np.testing.assert_allclose(outs[0][0, 0], np.ones((4, 4)))  # every window: all real cells counted
+    # pad 1: first row/col windows hold 1 padding row (6 real of 9 counted); the last ones
+    # cover 1 real + 1 padding row inside the padded border, and 1 row past it (not counted).
+    edge = np.array([4 / 9, 6 / 9, 6 / 9, 6 / 9, 2 / 6])
+    np.testing.assert_allclose(outs[1][0, 0, 0], edge)
+    np.testing.assert_allclose(outs[1][0, 0, -1], [2 / 6, 3 / 6, 3 / 6, 3 / 6, 1 / 4])

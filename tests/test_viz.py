@@ -20,11 +20,6 @@ from minigraph.viz.graph import sanitize
 from minigraph.viz.style import batch_norm_mode
 
 GOLDEN = Path(__file__).parent / "golden"
-# CI installs Graphviz (.ci/run), so there a missing `dot` fails instead of skipping.
-needs_dot = pytest.mark.skipif(
-    shutil.which("dot") is None and not os.environ.get("CI"),
-    reason="Graphviz `dot` is not installed (apt-get install graphviz)",
-)
 
 
 def check_golden(name: str, text: str) -> None:
@@ -262,7 +257,7 @@ def svg_text(path: str) -> str:
     return "\n".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
 
 
-@needs_dot
+@pytest.mark.usefixtures("requires_dot")
 @pytest.mark.parametrize("build", [mlp_program, cnn_program], ids=["mlp", "cnn"])
 def test_render_svg_shows_every_op_and_parameter(tmp_path, build):
     main = build()
@@ -276,7 +271,7 @@ def test_render_svg_shows_every_op_and_parameter(tmp_path, build):
         assert p.name in text
 
 
-@needs_dot
+@pytest.mark.usefixtures("requires_dot")
 @pytest.mark.parametrize("build", [mlp_program, cnn_program], ids=["mlp", "cnn"])
 def test_render_png(tmp_path, build):
     out = viz.render(build(), tmp_path / "graph.png", format="png")
@@ -286,7 +281,7 @@ def test_render_png(tmp_path, build):
     assert (tmp_path / "graph.dot").exists()
 
 
-@needs_dot
+@pytest.mark.usefixtures("requires_dot")
 def test_render_pdf(tmp_path):
     out = viz.render(bn_program(), tmp_path / "g", format="pdf", show_grad=False)
     assert Path(out).read_bytes()[:5] == b"%PDF-"
@@ -321,7 +316,7 @@ def test_render_reports_dot_failures(tmp_path, monkeypatch):
 
 
 # --- HTML viewer ------------------------------------------------------------------------
-@needs_dot
+@pytest.mark.usefixtures("requires_dot")
 def test_html_is_self_contained(tmp_path):
     out = viz.render(bn_program(), tmp_path / "g", format="html")
     page = Path(out).read_text()
@@ -333,8 +328,6 @@ def test_html_is_self_contained(tmp_path):
     assert urls <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}, urls
     assert not re.search(r"<(link|img|iframe)\b|\bsrc=", page)
 
-
-CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 
 # Driven inside the page after the viewer's own script: zoom with the wheel, drag to pan,
 # press Enter in the search box; the results land in a data attribute --dump-dom shows.
@@ -357,14 +350,13 @@ _PROBE = """<script>
 </script></body>"""
 
 
-@needs_dot
-@pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium (apt-get install chromium); run by hand")
-def test_html_loads_in_chromium_and_search_highlights(tmp_path):
+@pytest.mark.usefixtures("requires_dot")
+def test_html_loads_in_chromium_and_search_highlights(tmp_path, requires_chromium):
     out = viz.render(bn_program(), tmp_path / "g", format="html")
     probe = tmp_path / "probe.html"
     probe.write_text(Path(out).read_text().replace("</body>", _PROBE))
     cmd = [
-        CHROMIUM,
+        requires_chromium,
         "--headless",
         "--no-sandbox",
         "--disable-gpu",

@@ -56,16 +56,22 @@ def _pool2d_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
     return {"Out": (with_spatial(x.shape, fmt, _pool_geometry(attrs, x.shape).out), x.dtype)}
 
 
-def _avg_divisor(attrs: dict[str, Any], x_shape: tuple[int, ...], g: Geometry) -> np.ndarray | float:
-    """kh*kw, or with `exclusive` the number of real (non-padding) elements per window,
-    shaped to broadcast against Out."""
-    if not attrs["exclusive"]:
-        return float(g.kernel[0] * g.kernel[1])
+def _avg_divisor(attrs: dict[str, Any], x_shape: tuple[int, ...], g: Geometry) -> np.ndarray:
+    """How many cells each average window divides by, shaped to broadcast against Out.
+
+    With `exclusive`, the window clipped to the real input (padding never counts). Without
+    it, the window clipped to the *padded* input: padding cells count, but the cells that
+    ceil_mode adds beyond the padded border do not (Paddle's rule, and PyTorch's with
+    count_include_pad=True); a window that fits in the padded input counts kh*kw.
+    """
     counts = []
     for i, n in enumerate(spatial_dims(x_shape, attrs["data_format"])):
-        start = np.arange(g.out[i]) * g.strides[i] - g.pads[2 * i]
-        counts.append(np.minimum(start + g.kernel[i], n) - np.maximum(start, 0))
-    # NOTE: a window lying wholly in padding (possible with ceil_mode) counts as 1, so it
+        start = np.arange(g.out[i]) * g.strides[i] - g.pads[2 * i]  # in input coordinates
+        if attrs["exclusive"]:
+            counts.append(np.minimum(start + g.kernel[i], n) - np.maximum(start, 0))
+        else:
+            counts.append(np.minimum(start + g.kernel[i], n + g.pads[2 * i + 1]) - start)
+    # NOTE: a window lying wholly outside (possible with ceil_mode) counts as 1, so it
     # averages to 0 instead of 0/0.
     div = np.maximum(np.outer(counts[0], counts[1]), 1).astype(np.float64)
     return div if attrs["data_format"] == "NCHW" else div[:, :, None]

@@ -6,7 +6,16 @@ SVG/PNG/PDF or a self-contained HTML viewer.
 """
 
 from minigraph.viz.dot import to_dot
-from minigraph.viz.errors import GraphvizNotFoundError, RenderError, VizError
+from minigraph.viz.errors import GraphvizNotFoundError, MissingDependencyError, RenderError, VizError
 from minigraph.viz.render import FORMATS, output_paths, render
 
-__all__ = ["FORMATS", "GraphvizNotFoundError", "RenderError", "VizError", "output_paths", "render", "to_dot"]
+__all__ = [
+    "FORMATS",
+    "GraphvizNotFoundError",
+    "MissingDependencyError",
+    "RenderError",
+    "VizError",
+    "output_paths",
+    "render",
+    "to_dot",
+]

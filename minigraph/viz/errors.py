@@ -15,6 +15,10 @@ class VizError(MinigraphError, ValueError):
     """A bad visualization option: unknown format, block index out of range, bad regex."""
 
 
+class MissingDependencyError(MinigraphError, ImportError):
+    """An optional Python package needed for drawing (the `viz` extra) is not installed."""
+
+
 class RenderError(MinigraphError, RuntimeError):
     """Graphviz's `dot` failed or timed out; the `.dot` file is still on disk."""
 

@@ -8,12 +8,15 @@ inside the bindings. The .dot file is written first, whatever happens next.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from typing import Any
 
-from minigraph.viz.dot import to_dot
+from minigraph.viz.details import describe
+from minigraph.viz.dot import graph_model, model_to_dot, to_dot
 from minigraph.viz.errors import GraphvizNotFoundError, RenderError, VizError
+from minigraph.viz.graph import build_model
 from minigraph.viz.html import html_page
 
 FORMATS = ("svg", "png", "pdf", "html", "dot")
@@ -40,6 +43,7 @@ def render(
     format: str = "svg",
     *,
     timeout: float = 120.0,
+    scope: Any = None,
     **to_dot_options: Any,
 ) -> str:
     """Draw `program` (see `to_dot` for the options) and write it to disk.
@@ -47,13 +51,18 @@ def render(
     Always writes the DOT text to `<base>.dot` (see `output_paths`), then, for "svg", "png",
     "pdf" and "html", runs Graphviz's `dot` to render `<base>.<format>`. "html" is one
     self-contained file (the SVG inline, mouse-wheel zoom, drag to pan, a search box that
-    highlights matching nodes, no network access). Parent directories are created.
+    highlights matching nodes, no network access); clicking a node opens a panel with its
+    attributes, inputs and outputs, and with `scope` (html only) the summary statistics of
+    every persistable value found there. With `collapse_backward=True` each box of training
+    ops expands on a click into the drawing of those ops. Parent directories are created.
     Returns the path of the file written for `format` (the .dot file for "dot").
 
     Raises GraphvizNotFoundError (a RuntimeError) when `dot` is not on PATH, after writing
     the .dot file; RenderError when `dot` fails or runs longer than `timeout` seconds.
 
         mg.viz.render(main, "train_graph", format="svg")   # train_graph.svg + train_graph.dot
+        mg.viz.render(main, "train_graph", format="html", scope=mg.global_scope(),
+                      inline_params=True, collapse_backward=True)
     """
     out_path, dot_path = output_paths(path, format)
     fmt = _check_format(format)
@@ -70,11 +79,43 @@ def render(
         raise GraphvizNotFoundError(dot_path)
     if fmt == "html":
         svg = _run_dot(exe, dot_path, "svg", None, timeout).decode("utf-8")
+        page = _html(program, svg, os.path.basename(out_path), exe, dot_path, timeout, scope, to_dot_options)
         with open(out_path, "w", encoding="utf-8") as f:
-            f.write(html_page(svg, title=os.path.basename(out_path)))
+            f.write(page)
     else:
         _run_dot(exe, dot_path, fmt, out_path, timeout)
     return out_path
+
+
+def _html(
+    program: Any,
+    svg: str,
+    title: str,
+    exe: str,
+    dot_path: str,
+    timeout: float,
+    scope: Any,
+    options: dict[str, Any],
+) -> str:
+    """The viewer page: the main drawing, one inset drawing per box of training ops, and the
+    panel's data for every node of all of them."""
+    block_idx, model = graph_model(program, **options)
+    block = program.blocks[block_idx]
+    models = [model]
+    insets = {}
+    for group in model.groups:
+        sub = build_model(
+            block,
+            highlight=options.get("highlight"),
+            inline_params=options.get("inline_params", False),
+            only_ops=group.members,
+        )
+        source = model_to_dot(sub, show_shapes=options.get("show_shapes", True), legend=False).source
+        inset = _run_dot(exe, dot_path, "svg", None, timeout, source=source).decode("utf-8")
+        # Graphviz numbers its ids node1, edge1, ... in every drawing: keep them unique in the page
+        insets[group.id] = re.sub(r'\bid="', f'id="{group.id}-', inset)
+        models.append(sub)
+    return html_page(svg, title=title, details=describe(block, models, scope), insets=insets)
 
 
 def _check_format(format: str) -> str:
@@ -84,12 +125,17 @@ def _check_format(format: str) -> str:
     return fmt
 
 
-def _run_dot(exe: str, dot_path: str, fmt: str, out_path: str | None, timeout: float) -> bytes:
-    cmd = [exe, f"-T{fmt}", dot_path]
+def _run_dot(
+    exe: str, dot_path: str, fmt: str, out_path: str | None, timeout: float, source: str | None = None
+) -> bytes:
+    """Run `dot` on the file `dot_path`, or on `source` (given on stdin; `dot_path` then
+    only names the drawing in error messages)."""
+    cmd = [exe, f"-T{fmt}"] + ([dot_path] if source is None else [])
     if out_path is not None:
         cmd += ["-o", out_path]
+    stdin = None if source is None else source.encode("utf-8")
     try:
-        done = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+        done = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise RenderError(
             f"Graphviz `dot` did not finish within {timeout:g} s rendering {dot_path}; the graph may be too "

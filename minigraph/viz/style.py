@@ -7,6 +7,7 @@ from typing import Any
 
 from minigraph.ir.operator import Operator, OpRole
 from minigraph.ir.variable import Parameter, Variable
+from minigraph.ops.norm import BN_ATTRS, updates_running_stats
 
 FONT = "Helvetica,Arial,sans-serif"
 
@@ -36,7 +37,20 @@ OP_STYLE: dict[str, dict[str, str]] = {
     "backward": {"fillcolor": "#6a3d9a", "color": "#4a2370", "fontcolor": "#ffffff"},
     "optimize": {"fillcolor": "#1f5fa8", "color": "#0d3c73", "fontcolor": "#ffffff"},
 }
-EDGE_COLOR = {"forward": "#555555", "loss": "#555555", "backward": "#9c7bb8", "optimize": "#5b8fd1"}
+EDGE_COLOR = {
+    "forward": "#555555",
+    "loss": "#555555",
+    "backward": "#9c7bb8",
+    "optimize": "#5b8fd1",
+    "group": "#6a3d9a",
+}
+
+# A box standing for the backward and optimizer ops of one forward op (collapse_backward).
+GROUP_STYLE = {"fillcolor": "#ede7f6", "color": "#6a3d9a", "fontcolor": "#4a2370"}
+GROUP_LEGEND = "backward + optimizer ops"
+# Rows inside an op's box for its persistable inputs (inline_params): a pale cell for the
+# name and shape beside a slot cell in the variable's own colour.
+ROW_FILL = {"param": "#e0f2f1", "state": "#e8eaf6"}
 
 HIGHLIGHT_STYLE = {"fillcolor": "#ffa500", "color": "#e65100", "fontcolor": "#000000", "penwidth": "2.5"}
 HIGHLIGHT_EDGE = "#e65100"
@@ -66,6 +80,16 @@ def var_kind(v: Variable | None, name: str, fed: bool = False) -> str:
     if "@GRAD" in name:
         return "grad"
     return "temp"
+
+
+def writes_in_place(op: Operator) -> bool:
+    """Whether an op that names a variable as both input and output really changes it.
+    batch_norm always lists MeanOut = Mean, but in running-statistics mode it writes them
+    back unchanged (minigraph never updates statistics there, even with trainable_statistics
+    in a test program)."""
+    if op.type == "batch_norm":
+        return updates_running_stats({**BN_ATTRS, **op.attrs})
+    return True
 
 
 def batch_norm_mode(attrs: dict[str, Any]) -> str:

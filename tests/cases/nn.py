@@ -71,7 +71,8 @@ def pool2d_ref(
     algo="EXPLICIT",
 ):
     """Paddle's CPU pooling loop: each window is clipped to the real input; avg divides by the
-    clipped count when exclusive, else by kh*kw."""
+    clipped count when exclusive, else by the window clipped to the padded input (padding
+    counts, ceil_mode's cells past the padded border do not; see avg_pool2d_loops)."""
     if data_format == "NHWC":
         x = x.transpose(0, 3, 1, 2)
     n, c, h, w = x.shape
@@ -99,9 +100,55 @@ def pool2d_ref(
             if pooling_type == "max":
                 out[:, :, i, j] = win.max(axis=(2, 3))
             else:
-                count = (h1 - h0) * (w1 - w0) if exclusive else kh * kw
-                out[:, :, i, j] = win.sum(axis=(2, 3)) / count
+                if exclusive:
+                    count = (h1 - h0) * (w1 - w0)
+                else:
+                    ph0, pw0 = i * sh - top, j * sw - left
+                    count = (min(ph0 + kh, h + bottom) - ph0) * (min(pw0 + kw, w + right) - pw0)
+                out[:, :, i, j] = win.sum(axis=(2, 3)) / max(count, 1)
     return out if data_format == "NCHW" else out.transpose(0, 2, 3, 1)
+
+
+def avg_pool2d_loops(x, ksize, strides, paddings, ceil_mode, exclusive):
+    """Average pooling, NCHW, one output element and one window cell at a time.
+
+    A cell is real (inside the input), padding (inside the padded input), or beyond the
+    padded border (only ceil_mode's last windows reach there). Real cells are summed. The
+    divisor counts the real cells when `exclusive`; otherwise real and padding cells, but
+    never the cells beyond the padded border (Paddle; PyTorch's count_include_pad=True).
+    """
+    n, c, h, w = x.shape
+    kh, kw = ksize
+    sh, sw = strides
+    top, bottom, left, right = pads4(paddings)
+    extra_h, extra_w = (sh - 1, sw - 1) if ceil_mode else (0, 0)
+    oh = (h + top + bottom - kh + extra_h) // sh + 1
+    ow = (w + left + right - kw + extra_w) // sw + 1
+    out = np.zeros((n, c, oh, ow), dtype=x.dtype)
+    for b in range(n):
+        for ch in range(c):
+            for i in range(oh):
+                for j in range(ow):
+                    total, count = 0.0, 0
+                    for a in range(kh):
+                        for e in range(kw):
+                            r, q = i * sh - top + a, j * sw - left + e  # input coordinates
+                            real = 0 <= r < h and 0 <= q < w
+                            in_padded = -top <= r < h + bottom and -left <= q < w + right
+                            if real:
+                                total += x[b, ch, r, q]
+                            if real or (in_padded and not exclusive):
+                                count += 1
+                    out[b, ch, i, j] = total / max(count, 1)
+    return out
+
+
+def _avg_loops_ref(i, a):
+    return {
+        "Out": avg_pool2d_loops(
+            i["X"], a["ksize"], a["strides"], a.get("paddings", (0, 0)), a["ceil_mode"], a["exclusive"]
+        )
+    }
 
 
 def _conv_ref(i, a):
@@ -216,6 +263,42 @@ CASES = [
         exclusive=False,
     ),
     pool("avg_global", rng.normal(size=(2, 3, 3, 4)), pooling_type="avg", global_pooling=True),
+    # exclusive=False with ceil_mode: the border windows divide by the part of the window
+    # inside the padded input. On 8x8 (k=3, s=2) ceil mode adds a row and column of windows
+    # that reach past the padded border; on 7x7 it adds none (the rows check the rule both ways).
+    *(
+        OpCase(
+            "pool2d",
+            {"X": rng.normal(size=(2, 2, n, n))},
+            {
+                "pooling_type": "avg",
+                "ksize": [3, 3],
+                "strides": [2, 2],
+                "paddings": [p, p],
+                "ceil_mode": True,
+                "exclusive": exclusive,
+            },
+            ref=_avg_loops_ref,
+            name=f"avg_ceil_{'exclusive' if exclusive else 'inclusive'}_{n}x{n}_pad{p}_loops",
+        )
+        for n in (7, 8)
+        for p in (0, 1)
+        for exclusive in (False, True)
+    ),
+    OpCase(
+        "pool2d",
+        {"X": rng.normal(size=(1, 2, 7, 6))},
+        {
+            "pooling_type": "avg",
+            "ksize": [3, 3],
+            "strides": [2, 2],
+            "paddings": [1, 0, 0, 2],
+            "ceil_mode": True,
+            "exclusive": False,
+        },
+        ref=_avg_loops_ref,
+        name="avg_ceil_inclusive_pad_4tuple_loops",
+    ),
     pool(
         "avg_nhwc_pad_4tuple",
         rng.normal(size=(2, 4, 5, 2)),
