@@ -238,9 +238,11 @@ def pool2d(
     data_format: str = "NCHW",
     name: str | None = None,
 ) -> Variable:
-    """Max or average pooling over kh x kw windows. `exclusive` (avg only) divides by the
-    number of non-padding elements in each window instead of kh*kw; `ceil_mode` rounds the
-    output size up; `global_pooling` pools each whole plane to 1x1.
+    """Max or average pooling over kh x kw windows. Average pooling divides by the number of
+    input elements in each window (`exclusive=True`, the default) or, with
+    `exclusive=False`, by the window's cells inside the padded input (padding counts; the
+    cells `ceil_mode` adds past the padded border do not, as in Paddle); `ceil_mode` rounds
+    the output size up; `global_pooling` pools each whole plane to 1x1.
 
         y = mg.layers.pool2d(x, pool_size=2, pool_type="max", pool_stride=2)
     """

@@ -83,14 +83,7 @@ def to_dot(
         model = mg.viz.to_dot(test_program, inline_params=True, hide_unused=True)
     """
     block_idx, model = graph_model(
-        program,
-        block_idx,
-        show_grad=show_grad,
-        show_optimizer=show_optimizer,
-        highlight=highlight,
-        inline_params=inline_params,
-        hide_unused=hide_unused,
-        collapse_backward=collapse_backward,
+        program, block_idx, show_grad, show_optimizer, highlight, inline_params, hide_unused, collapse_backward
     )
     n = len(model.nodes)
     if max_nodes_warning is not None and n > max_nodes_warning:
@@ -103,33 +96,16 @@ def to_dot(
     return model_to_dot(model, show_shapes=show_shapes, group_by_namescope=group_by_namescope, legend=legend)
 
 
-def graph_model(
-    program: Any,
-    block_idx: int = 0,
-    show_grad: bool = True,
-    show_optimizer: bool = True,
-    highlight: Any = None,
-    inline_params: bool = False,
-    hide_unused: bool = False,
-    collapse_backward: bool = False,
-    **_drawing_options: Any,
-) -> tuple[int, GraphModel]:
-    """(block index, GraphModel) for `to_dot`'s options (the ones about how to draw are
-    ignored here)."""
+def graph_model(program: Any, block_idx: int = 0, *options: Any, **named: Any) -> tuple[int, GraphModel]:
+    """(block index, GraphModel) of one block. `options` are `build_model`'s, positional or
+    by name; to_dot's options about how to draw (shapes, clusters, legend) are ignored."""
     blocks = program.blocks if isinstance(program, Program) else None
     if blocks is None:
         raise VizError(f"to_dot expects a minigraph Program, got {type(program).__name__}")
     if not isinstance(block_idx, int) or not 0 <= block_idx < len(blocks):
         raise VizError(f"block_idx={block_idx!r} is out of range: the program has {len(blocks)} block(s)")
-    model = build_model(
-        blocks[block_idx],
-        show_grad=show_grad,
-        show_optimizer=show_optimizer,
-        highlight=highlight,
-        inline_params=inline_params,
-        hide_unused=hide_unused,
-        collapse_backward=collapse_backward,
-    )
+    drawing = ("show_shapes", "group_by_namescope", "max_nodes_warning", "legend")
+    model = build_model(blocks[block_idx], *options, **{k: v for k, v in named.items() if k not in drawing})
     return block_idx, model
 
 

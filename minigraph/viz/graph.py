@@ -150,7 +150,6 @@ def build_model(
     show_grad: bool = True,
     show_optimizer: bool = True,
     highlight: Any = None,
-    *,
     inline_params: bool = False,
     hide_unused: bool = False,
     collapse_backward: bool = False,
