@@ -7,6 +7,16 @@ class MinigraphError(Exception):
     """Base of every error minigraph raises on purpose."""
 
 
+class InvalidArgumentError(MinigraphError, ValueError):
+    """A public function got an argument with a bad value; the message names the argument
+    and the function."""
+
+
+class ArgumentTypeError(MinigraphError, TypeError):
+    """A public function got an argument of the wrong type; the message names the argument
+    and the function."""
+
+
 class GraphBuildError(MinigraphError, ValueError):
     """A program was built wrongly: bad shapes, attrs or wiring, caught at append time."""
 

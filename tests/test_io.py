@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,6 +98,12 @@ def trained(steps: int = 3) -> tuple[Net, mg.Executor, mg.Scope]:
     return net, exe, scope
 
 
+def archive_of(directory, manifest: str = "persistables.json") -> Path:
+    """The tensor archive a saved manifest names (its file name is content-addressed)."""
+    doc = json.loads((Path(directory) / manifest).read_text())
+    return Path(directory) / (doc["params"] if "params" in doc else doc)["file"]
+
+
 def values(scope: mg.Scope, names: list[str]) -> dict[str, np.ndarray]:
     return {n: np.array(scope.find_var(n).get_tensor()) for n in names}
 
@@ -132,7 +140,8 @@ def test_persistables_round_trip_after_clobbering(tmp_path):
     (before,) = exe.run(net.test, feed=feed, fetch_list=[net.logits], scope=scope)
 
     mgio.save_persistables(exe, str(tmp_path), net.main, scope=scope)
-    assert sorted(os.listdir(tmp_path)) == ["persistables.json", "persistables.npz"]
+    assert sorted(os.listdir(tmp_path)) == sorted(["persistables.json", archive_of(tmp_path).name])
+    assert re.fullmatch(r"persistables\.[0-9a-f]{16}\.npz", archive_of(tmp_path).name)
     for n, a in saved.items():  # clobber every persistable
         scope.var(n).set(np.full_like(a, 7))
     mgio.load_persistables(exe, str(tmp_path), net.main, scope=scope)
@@ -160,11 +169,11 @@ def test_manifest_records_names_dtypes_shapes_and_version(tmp_path):
     mgio.save_persistables(exe, str(tmp_path), net.main, scope=scope)
     doc = json.loads((tmp_path / "persistables.json").read_text())
     assert doc["format"] == "minigraph.persistables" and doc["version"] == 1
-    assert doc["file"] == "persistables.npz" and len(doc["sha256"]) == 64
+    assert doc["file"] == f"persistables.{doc['sha256'][:16]}.npz" and len(doc["sha256"]) == 64
     entries = {t["name"]: t for t in doc["tensors"]}
     assert sorted(entries) == net.persistable_names()
     assert entries["fc_0.w_0"]["dtype"] == "float32" and entries["fc_0.w_0"]["shape"] == [6, 5]
-    with np.load(tmp_path / "persistables.npz", allow_pickle=False) as z:
+    with np.load(tmp_path / doc["file"], allow_pickle=False) as z:
         assert sorted(z.files) == sorted(t["key"] for t in doc["tensors"])
 
 
@@ -196,7 +205,7 @@ def test_training_checkpoint_loads_into_its_test_program(tmp_path):
 def test_custom_filename_and_a_mismatched_one(tmp_path):
     net, exe, scope = trained(1)
     mgio.save_persistables(exe, str(tmp_path), net.main, filename="ckpt.npz", scope=scope)
-    assert sorted(os.listdir(tmp_path)) == ["ckpt.json", "ckpt.npz"]
+    assert sorted(os.listdir(tmp_path)) == [archive_of(tmp_path, "ckpt.json").name, "ckpt.json"]
     with pytest.raises(mgio.ModelFileNotFoundError, match=r"persistables\.json.*ckpt\.json"):
         mgio.load_persistables(exe, str(tmp_path), net.main, scope=mg.Scope())
     with pytest.raises(FileNotFoundError):  # also an ordinary FileNotFoundError
@@ -206,7 +215,7 @@ def test_custom_filename_and_a_mismatched_one(tmp_path):
         mgio.save_persistables(exe, str(tmp_path), net.main, filename="sub/ckpt.npz", scope=scope)
 
 
-def test_uninitialized_persistables_are_recorded_and_skipped(tmp_path):
+def test_uninitialized_persistables_are_recorded_and_refused_unless_partial_loads_are_allowed(tmp_path):
     net, exe, scope = trained(1)
     with mg.program_guard(net.main, net.startup):
         net.main.global_block().create_var("later", (2,), "float32", persistable=True)
@@ -214,15 +223,21 @@ def test_uninitialized_persistables_are_recorded_and_skipped(tmp_path):
     doc = json.loads((tmp_path / "persistables.json").read_text())
     assert doc["uninitialized"] == ["later"]
     fresh = mg.Scope()
-    mgio.load_persistables(exe, str(tmp_path), net.main, scope=fresh)
+    with pytest.raises(
+        mg.ModelFormatError, match=r"persistables\.json: the checkpoint has no value for 'later'.*allow_partial=True"
+    ):
+        mgio.load_persistables(exe, str(tmp_path), net.main, scope=fresh)
+    assert fresh.local_var_names() == []
+    mgio.load_persistables(exe, str(tmp_path), net.main, scope=fresh, allow_partial=True)
     assert fresh.find_var("later") is None
+    assert fresh.find_var("fc_0.w_0") is not None
 
 
 def test_saving_before_the_startup_program_is_refused(tmp_path):
     net = Net()
     with pytest.raises(ValueError, match="run the startup program"):
         mgio.save_persistables(mg.Executor(), str(tmp_path), net.main, scope=mg.Scope())
-    assert not tmp_path.joinpath("persistables.npz").exists()
+    assert os.listdir(tmp_path) == []
 
 
 def test_a_value_that_disagrees_with_its_declaration_is_refused_when_saving(tmp_path):
@@ -270,8 +285,8 @@ def test_saved_files_leave_no_temporaries(tmp_path):
     mgio.save_persistables(exe, str(tmp_path), net.main, scope=scope)  # overwrite in place
     mgio.save_inference_model(str(tmp_path / "m"), ["x"], [net.logits], exe, net.main, scope=scope)
     mgio.save_program(net.main, str(tmp_path / "p.json"))
-    assert sorted(os.listdir(tmp_path)) == ["m", "p.json", "persistables.json", "persistables.npz"]
-    assert sorted(os.listdir(tmp_path / "m")) == ["model.json", "params.npz"]
+    assert sorted(os.listdir(tmp_path)) == sorted(["m", "p.json", "persistables.json", archive_of(tmp_path).name])
+    assert sorted(os.listdir(tmp_path / "m")) == sorted(["model.json", archive_of(tmp_path / "m", "model.json").name])
     if os.name == "posix":  # the usual permissions, not mkstemp's 0600
         mask = os.umask(0)
         os.umask(mask)
@@ -318,7 +333,7 @@ def test_inference_program_holds_only_what_inference_needs(tmp_path):
         assert with_is_test
     used = {n for op in block.ops for n in op.input_arg_names + op.output_arg_names}
     assert set(block.vars) == used
-    with np.load(tmp_path / "params.npz", allow_pickle=False) as z:
+    with np.load(archive_of(tmp_path, "model.json"), allow_pickle=False) as z:
         saved = set(z.files)
     persistables = {v.name for v in block.vars.values() if v.persistable}
     assert saved == persistables

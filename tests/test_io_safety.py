@@ -16,7 +16,7 @@ import pytest
 
 import minigraph as mg
 from minigraph import io as mgio
-from tests.test_io import assert_same_values, trained, values
+from tests.test_io import archive_of, assert_same_values, trained, values
 
 
 class Payload:
@@ -41,6 +41,16 @@ def model(tmp_path):
     mgio.save_inference_model(str(tmp_path / "model"), ["x"], [net.logits], exe, net.main, scope=scope)
     mgio.save_program(net.main, str(tmp_path / "main.json"))
     return net, exe, scope
+
+
+def model_archive(tmp_path):
+    """The fixture model's tensor archive (its name is content-addressed)."""
+    return archive_of(tmp_path / "model", "model.json")
+
+
+def ckpt_archive(tmp_path):
+    """The fixture checkpoint's tensor archive."""
+    return archive_of(tmp_path / "ckpt")
 
 
 def snapshot(directory) -> dict[str, bytes]:
@@ -78,11 +88,14 @@ def test_the_payload_is_live(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "target", ["ckpt/persistables.npz", "ckpt/persistables.json", "model/params.npz", "model/model.json", "main.json"]
+    "target", ["ckpt/ARCHIVE", "ckpt/persistables.json", "model/ARCHIVE", "model/model.json", "main.json"]
 )
 def test_a_file_replaced_by_a_pickle_is_refused_and_never_run(tmp_path, model, target):
     net, exe, _ = model
     marker = tmp_path / "pwned"
+    if target.endswith("ARCHIVE"):  # the archive the manifest names
+        target = str(ckpt_archive(tmp_path) if target.startswith("ckpt") else model_archive(tmp_path))
+        target = os.path.relpath(target, tmp_path)
     (tmp_path / target).write_bytes(payload_bytes(marker))
     scope = mg.Scope()
     with pytest.raises(mg.ModelFormatError, match=re.escape(target.split("/")[-1])):
@@ -98,11 +111,13 @@ def test_a_file_replaced_by_a_pickle_is_refused_and_never_run(tmp_path, model, t
 
 def test_a_pickle_is_named_as_such(tmp_path, model):
     net, exe, _ = model
-    (tmp_path / "ckpt" / "persistables.npz").write_bytes(payload_bytes(tmp_path / "pwned"))
+    ckpt_archive(tmp_path).write_bytes(payload_bytes(tmp_path / "pwned"))
     doc = json.loads((tmp_path / "ckpt" / "persistables.json").read_text())
     del doc["sha256"]  # get past the checksum to the archive reader itself
     (tmp_path / "ckpt" / "persistables.json").write_text(json.dumps(doc))
-    with pytest.raises(mg.ModelFormatError, match=r"persistables\.npz: not an \.npz tensor archive.*pickle"):
+    with pytest.raises(
+        mg.ModelFormatError, match=r"persistables\.[0-9a-f]{16}\.npz: not an \.npz tensor archive.*pickle"
+    ):
         mgio.load_persistables(exe, str(tmp_path / "ckpt"), net.main, scope=mg.Scope())
     assert not (tmp_path / "pwned").exists()
 
@@ -110,7 +125,7 @@ def test_a_pickle_is_named_as_such(tmp_path, model):
 def test_an_object_array_inside_the_archive_is_refused_and_never_run(tmp_path, model):
     net, exe, _ = model
     marker = tmp_path / "pwned"
-    npz, manifest = tmp_path / "model" / "params.npz", tmp_path / "model" / "model.json"
+    npz, manifest = model_archive(tmp_path), tmp_path / "model" / "model.json"
     arrays = load_arrays(npz)
     arrays["fc_0.w_0"] = np.array([Payload(str(marker))], dtype=object)
     rewrite_archive(npz, manifest, arrays, params_key="params")
@@ -118,7 +133,7 @@ def test_an_object_array_inside_the_archive_is_refused_and_never_run(tmp_path, m
     next(t for t in doc["params"]["tensors"] if t["name"] == "fc_0.w_0").update(dtype="float32", shape=[6, 5])
     manifest.write_text(json.dumps(doc))
     scope = mg.Scope()
-    with pytest.raises(mg.ModelFormatError, match=r"params\.npz: cannot read tensor 'fc_0\.w_0'.*pickled"):
+    with pytest.raises(mg.ModelFormatError, match=r"model\.[0-9a-f]{16}\.npz: cannot read tensor 'fc_0\.w_0'.*pickled"):
         mgio.load_inference_model(str(tmp_path / "model"), exe, scope=scope)
     assert not marker.exists()
     assert scope.local_var_names() == []
@@ -130,21 +145,21 @@ def test_an_object_array_inside_the_archive_is_refused_and_never_run(tmp_path, m
 @pytest.mark.parametrize("keep_checksum", [True, False])
 def test_a_truncated_archive_is_refused(tmp_path, model, keep_checksum):
     net, exe, _ = model
-    npz = tmp_path / "ckpt" / "persistables.npz"
+    npz = ckpt_archive(tmp_path)
     data = npz.read_bytes()
     npz.write_bytes(data[: len(data) // 2])
     if not keep_checksum:
         doc = json.loads((tmp_path / "ckpt" / "persistables.json").read_text())
         del doc["sha256"]
         (tmp_path / "ckpt" / "persistables.json").write_text(json.dumps(doc))
-    with pytest.raises(mg.ModelFormatError, match=r"persistables\.npz") as info:
+    with pytest.raises(mg.ModelFormatError, match=r"persistables\.[0-9a-f]{16}\.npz") as info:
         mgio.load_persistables(exe, str(tmp_path / "ckpt"), net.main, scope=mg.Scope())
     assert ("checksum" in str(info.value)) == keep_checksum
 
 
 def test_a_truncated_npy_member_is_refused(tmp_path, model):
     net, exe, _ = model
-    npz, manifest = tmp_path / "model" / "params.npz", tmp_path / "model" / "model.json"
+    npz, manifest = model_archive(tmp_path), tmp_path / "model" / "model.json"
     arrays = load_arrays(npz)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
@@ -157,18 +172,18 @@ def test_a_truncated_npy_member_is_refused(tmp_path, model):
     doc = json.loads(manifest.read_text())
     doc["params"]["sha256"] = hashlib.sha256(buf.getvalue()).hexdigest()
     manifest.write_text(json.dumps(doc))
-    with pytest.raises(mg.ModelFormatError, match=r"params\.npz: cannot read tensor 'fc_1\.w_0'"):
+    with pytest.raises(mg.ModelFormatError, match=r"model\.[0-9a-f]{16}\.npz: cannot read tensor 'fc_1\.w_0'"):
         mgio.load_inference_model(str(tmp_path / "model"), exe, scope=mg.Scope())
 
 
 def test_a_single_npy_instead_of_an_archive_is_refused(tmp_path, model):
     net, exe, _ = model
-    npz = tmp_path / "ckpt" / "persistables.npz"
+    npz = ckpt_archive(tmp_path)
     np.save(npz.open("wb"), np.zeros(3, "float32"))
     doc = json.loads((tmp_path / "ckpt" / "persistables.json").read_text())
     del doc["sha256"]
     (tmp_path / "ckpt" / "persistables.json").write_text(json.dumps(doc))
-    with pytest.raises(mg.ModelFormatError, match=r"persistables\.npz: not an \.npz.*single \.npy"):
+    with pytest.raises(mg.ModelFormatError, match=r"persistables\.[0-9a-f]{16}\.npz: not an \.npz.*single \.npy"):
         mgio.load_persistables(exe, str(tmp_path / "ckpt"), net.main, scope=mg.Scope())
 
 
@@ -256,14 +271,16 @@ def test_a_variable_missing_from_the_checkpoint_is_named(tmp_path, model):
     with mg.program_guard(net.main, net.startup):
         mg.layers.fc(net.logits, size=2)  # fc_2.w_0 and fc_2.b_0 were never saved
     scope = mg.Scope()
-    with pytest.raises(mg.ModelFormatError, match=r"persistables\.npz: missing tensor.*'fc_2\.w_0' \(closest saved"):
+    with pytest.raises(
+        mg.ModelFormatError, match=r"persistables\.[0-9a-f]{16}\.npz: missing tensor.*'fc_2\.w_0' \(closest saved"
+    ):
         mgio.load_persistables(exe, str(tmp_path / "ckpt"), net.main, scope=scope)
     assert scope.local_var_names() == []
 
 
 def test_a_tensor_listed_but_absent_from_the_archive_is_named(tmp_path, model):
     net, exe, _ = model
-    npz, manifest = tmp_path / "ckpt" / "persistables.npz", tmp_path / "ckpt" / "persistables.json"
+    npz, manifest = ckpt_archive(tmp_path), tmp_path / "ckpt" / "persistables.json"
     arrays = load_arrays(npz)
     rewrite_archive(npz, manifest, arrays)
     doc = json.loads(manifest.read_text())
@@ -282,7 +299,7 @@ def test_a_tensor_listed_but_absent_from_the_archive_is_named(tmp_path, model):
 )
 def test_a_mis_shaped_or_mis_typed_tensor_changes_nothing(tmp_path, model, bad, pattern):
     net, exe, scope = model
-    npz, manifest = tmp_path / "ckpt" / "persistables.npz", tmp_path / "ckpt" / "persistables.json"
+    npz, manifest = ckpt_archive(tmp_path), tmp_path / "ckpt" / "persistables.json"
     arrays = load_arrays(npz)
     arrays["fc_0.w_0"] = bad
     rewrite_archive(npz, manifest, arrays)
@@ -290,14 +307,14 @@ def test_a_mis_shaped_or_mis_typed_tensor_changes_nothing(tmp_path, model, bad, 
     for n in names:  # make every value differ from the checkpoint
         scope.var(n).set(np.array(scope.find_var(n).get_tensor()) + 1)
     before = values(scope, names)
-    with pytest.raises(mg.ModelFormatError, match=r"persistables\.npz: tensor " + pattern):
+    with pytest.raises(mg.ModelFormatError, match=r"persistables\.[0-9a-f]{16}\.npz: tensor " + pattern):
         mgio.load_persistables(exe, str(tmp_path / "ckpt"), net.main, scope=scope)
     assert_same_values(values(scope, names), before)  # all-or-nothing: nothing was written
 
 
 def test_archive_and_manifest_disagreeing_is_refused(tmp_path, model):
     net, exe, _ = model
-    npz, manifest = tmp_path / "ckpt" / "persistables.npz", tmp_path / "ckpt" / "persistables.json"
+    npz, manifest = ckpt_archive(tmp_path), tmp_path / "ckpt" / "persistables.json"
     rewrite_archive(npz, manifest, load_arrays(npz))
     doc = json.loads(manifest.read_text())
     next(t for t in doc["tensors"] if t["name"] == "fc_0.b_0")["shape"] = [4]
@@ -308,18 +325,22 @@ def test_archive_and_manifest_disagreeing_is_refused(tmp_path, model):
 
 def test_files_from_two_different_saves_are_detected(tmp_path, model):
     net, exe, scope = model
-    old_params = (tmp_path / "model" / "params.npz").read_bytes()
+    old_params = model_archive(tmp_path).read_bytes()
     exe.run(net.main, feed={"x": np.ones((2, 6), "float32"), "label": np.ones((2, 3), "float32")}, scope=scope)
     mgio.save_inference_model(str(tmp_path / "model"), ["x"], [net.logits], exe, net.main, scope=scope)
-    (tmp_path / "model" / "params.npz").write_bytes(old_params)
-    with pytest.raises(mg.ModelFormatError, match=r"params\.npz: contents do not match the checksum.*model\.json"):
+    model_archive(tmp_path).write_bytes(old_params)
+    with pytest.raises(
+        mg.ModelFormatError, match=r"model\.[0-9a-f]{16}\.npz: contents do not match the checksum.*model\.json"
+    ):
         mgio.load_inference_model(str(tmp_path / "model"), exe, scope=mg.Scope())
 
 
 def test_a_missing_file_is_named(tmp_path, model):
     net, exe, _ = model
-    os.remove(tmp_path / "model" / "params.npz")
-    with pytest.raises(mgio.ModelFileNotFoundError, match=r"params\.npz: no such tensor file.*model\.json"):
+    os.remove(model_archive(tmp_path))
+    with pytest.raises(
+        mgio.ModelFileNotFoundError, match=r"model\.[0-9a-f]{16}\.npz: no such tensor file.*model\.json"
+    ):
         mgio.load_inference_model(str(tmp_path / "model"), exe, scope=mg.Scope())
     with pytest.raises(FileNotFoundError, match="does not exist"):
         mgio.load_inference_model(str(tmp_path / "nowhere"), exe)
@@ -387,10 +408,15 @@ def test_an_interrupted_program_save_leaves_the_old_file(tmp_path, model, monkey
     assert (tmp_path / "main.json").read_bytes() == before["main.json"]
 
 
-def test_a_crash_between_the_renames_is_detected_on_load(tmp_path, model, monkeypatch):
-    """The one window atomic renames leave (params.npz replaced, model.json not yet) gives
-    a clear error on load, not a model with the wrong weights."""
+def test_a_crash_between_the_renames_leaves_the_previous_model(tmp_path, model, monkeypatch):
+    """The window of the old two-rename save (new tensors in place, old manifest still
+    there, which failed its checksum): the new archive has a name of its own and the
+    manifest is the only file replaced, so the old model still loads, with its own values."""
     net, exe, scope = model
+    before = snapshot(tmp_path / "model")
+    fresh = mg.Scope()
+    mgio.load_inference_model(str(tmp_path / "model"), exe, scope=fresh)
+    old = values(fresh, sorted(fresh.local_var_names()))
     exe.run(net.main, feed={"x": np.ones((2, 6), "float32"), "label": np.ones((2, 3), "float32")}, scope=scope)
     real_replace, calls = os.replace, []
 
@@ -404,6 +430,8 @@ def test_a_crash_between_the_renames_is_detected_on_load(tmp_path, model, monkey
     with pytest.raises(OSError, match="power cut"):
         mgio.save_inference_model(str(tmp_path / "model"), ["x"], [net.logits], exe, net.main, scope=scope)
     monkeypatch.undo()
-    assert sorted(os.listdir(tmp_path / "model")) == ["model.json", "params.npz"]  # no temporaries
-    with pytest.raises(mg.ModelFormatError, match=r"params\.npz: contents do not match the checksum"):
-        mgio.load_inference_model(str(tmp_path / "model"), exe, scope=mg.Scope())
+    assert calls[0].endswith(".npz") and calls[1].endswith("model.json")
+    assert snapshot(tmp_path / "model") == before  # the new archive was removed, nothing else touched
+    fresh = mg.Scope()
+    mgio.load_inference_model(str(tmp_path / "model"), exe, scope=fresh)
+    assert_same_values(values(fresh, sorted(fresh.local_var_names())), old)

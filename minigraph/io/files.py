@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import zipfile
+from collections.abc import Callable
 from typing import IO, Any
 
 import numpy as np
@@ -92,17 +94,47 @@ def open_npz(path: str, raw: bytes) -> Any:
     return archive
 
 
-def read_member(path: str, archive: Any, key: str, name: str) -> np.ndarray:
-    """Read one array of an open archive; pickled object arrays and damaged members are refused."""
+def read_member(
+    path: str, archive: Any, key: str, name: str, check: Callable[[np.dtype, tuple[int, ...]], None]
+) -> np.ndarray:
+    """Read one array of an open archive. Its `.npy` header is read first and given to
+    `check(dtype, shape)` (which raises on a disagreement with the manifest), and the
+    member's stored size must be exactly what that header implies, all before any data is
+    decompressed: a small archive cannot claim [8, 3] and inflate to gigabytes. Pickled
+    object arrays and damaged members are refused."""
+    member = f"{key}.npy"
     if key not in archive.files:
         raise ModelFormatError(f"{path}: tensor {name!r} is listed in the manifest but missing from the archive")
+    zf = archive.zip
     try:
-        arr = archive[key]
+        info = zf.getinfo(member)
+        with zf.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f"unsupported .npy format version {version}")
+            header_size = f.tell()
     except Exception as e:  # zipfile/zlib/numpy raise a zoo of types for damaged members
-        reason = str(e)
-        if "allow_pickle" in reason or "Object arrays" in reason:
-            reason = "it holds pickled Python objects, which minigraph never loads"
-        raise ModelFormatError(f"{path}: cannot read tensor {name!r}: {reason}") from None
+        raise ModelFormatError(f"{path}: cannot read tensor {name!r}: {e}") from None
+    if dtype.hasobject:
+        raise ModelFormatError(
+            f"{path}: cannot read tensor {name!r}: it holds pickled Python objects, which minigraph never loads"
+        )
+    check(dtype, tuple(shape))
+    expected = header_size + math.prod(shape) * dtype.itemsize
+    if info.file_size != expected:
+        raise ModelFormatError(
+            f"{path}: cannot read tensor {name!r}: the member holds {info.file_size} bytes, but its header "
+            f"({dtype.name}{list(shape)}) implies {expected}"
+        )
+    try:
+        with zf.open(info) as f:
+            arr = np.lib.format.read_array(f, allow_pickle=False)
+    except Exception as e:  # truncated or corrupt data, a bad CRC
+        raise ModelFormatError(f"{path}: cannot read tensor {name!r}: {e}") from None
     if not isinstance(arr, np.ndarray) or arr.dtype.hasobject:
         raise ModelFormatError(f"{path}: tensor {name!r} is not a numeric array")
     return arr

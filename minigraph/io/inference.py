@@ -2,11 +2,15 @@
 
 A model directory holds two files:
 * `model.json`: format version, the program (`Program.to_dict()`), the feed and fetch
-  variable names, and the manifest of the weights (names, dtypes, shapes, sha256);
-* `params.npz`: the values of the persistables the program uses, written with np.savez.
+  variable names, and the manifest of the weights (the archive's file name and sha256,
+  names, dtypes, shapes);
+* `model.<16 hex digits of its sha256>.npz`: the values of the persistables the program
+  uses, written with np.savez.
 
-Both are written to temporaries first and renamed into place afterwards (params.npz, then
-model.json), so an interrupted save leaves the previous model intact.
+The archive is written first under its content-addressed name, then `model.json` is
+replaced in one rename: the save's only commit point (minigraph.io.atomic), so however a
+save is interrupted the directory holds the previous model or the new one, whole. Models
+written before archives were content-addressed (`params.npz`) load as well.
 
 The exported program is built as Paddle builds it: clone with for_test=True (drops
 backward and optimizer ops, sets `is_test=True` on every op that has it), then prune to the
@@ -21,12 +25,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from minigraph.errors import ModelFormatError, UninitializedVariableError
+from minigraph.errors import ArgumentTypeError, InvalidArgumentError, ModelFormatError, UninitializedVariableError
 from minigraph.executor.scope import Scope, global_scope
-from minigraph.io.atomic import write_files
+from minigraph.io.atomic import load_committed, save_committed
 from minigraph.io.files import check_header, dump_json, read_json
 from minigraph.io.persistables import persistable_vars, scope_values
-from minigraph.io.tensors import TensorSetWriter, load_tensors, parse_manifest
+from minigraph.io.tensors import TensorSetWriter, archive_file, load_tensors, parse_manifest, unprovided
 from minigraph.ir.framework import default_main_program
 from minigraph.ir.program import Program, program_from_dict
 from minigraph.ir.variable import Variable
@@ -36,29 +40,30 @@ from minigraph.passes.prune import prune
 FORMAT = "minigraph.inference_model"
 FORMAT_VERSION = 1
 MODEL_FILE = "model.json"
-PARAMS_FILE = "params.npz"
+LEGACY_PARAMS_FILE = "params.npz"  # the archive's fixed name before it was content-addressed
 
 
 def _names(items: Any, what: str, program: Program) -> list[str]:
     """Variable names from names or Variables (one item or a list); Variables must belong to
     `program` (a Variable of another program is a classic source of confusing failures)."""
+    where = f"save_inference_model: {what}"
     if isinstance(items, (str, Variable)):
         items = [items]
     if not isinstance(items, (list, tuple)) or not items:
-        raise TypeError(f"{what} must be a non-empty list of variable names or Variables, got {items!r}")
+        raise ArgumentTypeError(f"{where} must be a non-empty list of variable names or Variables, got {items!r}")
     names = []
     for item in items:
         if isinstance(item, Variable):
             if item.block.program is not program:
-                raise ValueError(f"{what}: Variable {item.name!r} belongs to another program than main_program")
+                raise InvalidArgumentError(f"{where}: Variable {item.name!r} belongs to another program")
             names.append(item.name)
         elif isinstance(item, str):
             names.append(item)
         else:
-            raise TypeError(f"{what} items must be variable names or Variables, got {type(item).__name__}")
+            raise ArgumentTypeError(f"{where} items must be variable names or Variables, got {type(item).__name__}")
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise ValueError(f"{what}: {dupes} listed more than once")
+        raise InvalidArgumentError(f"{where}: {dupes} listed more than once")
     return names
 
 
@@ -105,7 +110,7 @@ def save_inference_model(
     """
     program = default_main_program() if main_program is None else main_program
     if not isinstance(program, Program):
-        raise TypeError(f"main_program must be a Program, got {type(program).__name__}")
+        raise ArgumentTypeError(f"save_inference_model: main_program must be a Program, got {type(program).__name__}")
     scope = global_scope() if scope is None else scope
     dirname = os.fspath(dirname)
     feeds = _names(feeded_var_names, "feeded_var_names", program)
@@ -120,21 +125,24 @@ def save_inference_model(
             f"cannot save the inference model: persistable variable(s) {missing} have no value in the scope; "
             f"run the startup program (and train, or load a checkpoint) first"
         )
-    tensors = TensorSetWriter(PARAMS_FILE, values, uninitialized)
+    tensors = TensorSetWriter(values, uninitialized)
     program_dict = infer_program.to_dict()
 
-    def write_model(f: Any) -> None:
+    def write_model(f: Any, archive_name: str, sha256: str) -> None:
         doc = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
             "feed": feeds,
             "fetch": targets,
-            "params": tensors.manifest(),
+            "params": tensors.manifest(archive_name, sha256),
             "program": program_dict,
         }
         dump_json(doc, f)
 
-    write_files(dirname, [(PARAMS_FILE, tensors.write), (MODEL_FILE, write_model)])
+    def archive_of(doc: Any) -> str | None:
+        return archive_file(doc.get("params")) if isinstance(doc, dict) else None
+
+    save_committed(dirname, MODEL_FILE, tensors.write, write_model, archive_of, legacy_archive=LEGACY_PARAMS_FILE)
     return targets
 
 
@@ -153,6 +161,15 @@ def load_inference_model(
     scope = global_scope() if scope is None else scope
     dirname = os.fspath(dirname)
     model_path = os.path.join(dirname, MODEL_FILE)
+    program, feeds, fetches, arrays = load_committed(model_path, lambda: _load_model(dirname, model_path))
+    for name, arr in arrays.items():
+        scope._set_value(name, arr)
+    block = program.global_block()
+    return program, feeds, [block.var(n) for n in fetches]
+
+
+def _load_model(dirname: str, model_path: str) -> tuple[Program, list[str], list[str], dict[str, Any]]:
+    """Read and check everything (program, feeds, fetches, weights); write nothing."""
     doc = read_json(model_path, "inference model")
     check_header(doc, model_path, FORMAT, FORMAT_VERSION)
     for key in ("feed", "fetch"):
@@ -166,8 +183,28 @@ def load_inference_model(
         for name in doc[key]:
             if not block.has_var(name):
                 raise ModelFormatError(f"{model_path}: {key} variable {name!r} is not a variable of the program")
-    manifest = parse_manifest(doc.get("params"), f"{model_path} (params)")
-    arrays = load_tensors(os.path.join(dirname, PARAMS_FILE), manifest, persistable_vars(program), model_path)
-    for name, arr in arrays.items():
-        scope._set_value(name, arr)
-    return program, list(doc["feed"]), [block.var(n) for n in doc["fetch"]]
+    manifest = parse_manifest(doc.get("params"), f"{model_path} (params)", default_file=LEGACY_PARAMS_FILE)
+    variables = persistable_vars(program)
+    needed = set(_read_before_written(program))
+    absent = [n for n in unprovided(manifest, variables) if n in needed]
+    if absent:
+        raise ModelFormatError(
+            f"{model_path}: the model has no value for persistable variable(s) {absent}, which the program "
+            f"reads (they were recorded as uninitialized when it was saved)"
+        )
+    arrays = load_tensors(dirname, manifest, variables, model_path)
+    return program, list(doc["feed"]), list(doc["fetch"]), arrays
+
+
+def _read_before_written(program: Program) -> list[str]:
+    """Persistables some op reads before any op writes them: their values must come from the file."""
+    written: set[str] = set()
+    needed: list[str] = []
+    for block in program.blocks:
+        for op in block.ops:
+            for name in op.input_arg_names:
+                v = block._find_var_recursive(name)
+                if v is not None and v.persistable and name not in written and name not in needed:
+                    needed.append(name)
+            written.update(op.output_arg_names)
+    return needed

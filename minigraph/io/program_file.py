@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from minigraph.errors import ArgumentTypeError
 from minigraph.io.atomic import write_file
 from minigraph.io.files import dump_json, read_json
 from minigraph.ir.program import Program, program_from_dict
@@ -16,7 +17,7 @@ def save_program(program: Program, path: str | os.PathLike[str]) -> None:
     mg.io.save_program(main, "train_program.json")
     """
     if not isinstance(program, Program):
-        raise TypeError(f"save_program expects a Program, got {type(program).__name__}")
+        raise ArgumentTypeError(f"save_program expects a Program, got {type(program).__name__}")
     data = program.to_dict()
     write_file(os.fspath(path), lambda f: dump_json(data, f))
 

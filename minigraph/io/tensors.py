@@ -4,7 +4,7 @@ The manifest (a JSON object stored next to, or inside, another JSON document) re
 for each tensor its variable name, its key in the archive, dtype and shape, plus the
 sha256 of the archive and the persistables that had no value when saving:
 
-    {"file": "params.npz", "sha256": "...", "uninitialized": [],
+    {"file": "model.3f09c2d1a4b5e6f7.npz", "sha256": "...", "uninitialized": [],
      "tensors": [{"name": "fc_0.w_0", "key": "fc_0.w_0", "dtype": "float32", "shape": [4, 3]}]}
 
 Loading checks the manifest against the program's declarations and the archive against
@@ -15,7 +15,8 @@ all-or-nothing.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -44,17 +45,17 @@ class TensorManifest:
     entries: dict[str, TensorEntry]
     sha256: str | None
     uninitialized: set[str]
+    file: str  # the archive's file name, in the manifest's directory
 
 
 class TensorSetWriter:
     """Writes `arrays` as an `.npz` archive (with np.savez) and then describes it.
 
-    Use `write` as the archive's writer for `atomic.write_files` and call `manifest()` from a
-    writer that runs after it: the checksum is taken from the bytes actually written.
+    `write` is the archive writer and `manifest(file_name, sha256)` the manifest entry for
+    `atomic.save_committed`, which names the archive after its content.
     """
 
-    def __init__(self, file_name: str, arrays: Mapping[str, np.ndarray], uninitialized: Iterable[str] = ()) -> None:
-        self.file_name = file_name
+    def __init__(self, arrays: Mapping[str, np.ndarray], uninitialized: Iterable[str] = ()) -> None:
         self.arrays = dict(arrays)
         self.uninitialized = sorted(uninitialized)
         self.keys: dict[str, str] = {}
@@ -65,21 +66,14 @@ class TensorSetWriter:
                 key = f"{key}@"
             self.keys[name] = key
             used.add(key)
-        self._sha256: str | None = None
 
     def write(self, f: IO[bytes]) -> None:
-        start = f.tell()
         np.savez(f, **{self.keys[n]: a for n, a in self.arrays.items()})
-        f.flush()
-        f.seek(start)
-        self._sha256 = sha256_of(f.read())
 
-    def manifest(self) -> dict[str, Any]:
-        if self._sha256 is None:
-            raise RuntimeError("TensorSetWriter.manifest() called before the archive was written")
+    def manifest(self, file_name: str, sha256: str) -> dict[str, Any]:
         return {
-            "file": self.file_name,
-            "sha256": self._sha256,
+            "file": file_name,
+            "sha256": sha256,
             "uninitialized": self.uninitialized,
             "tensors": [
                 {"name": n, "key": self.keys[n], "dtype": a.dtype.name, "shape": list(a.shape)}
@@ -88,10 +82,31 @@ class TensorSetWriter:
         }
 
 
-def parse_manifest(d: Any, source: str) -> TensorManifest:
-    """Check the manifest's structure; errors name `source` (the JSON file) and the item."""
+def archive_file(d: Any) -> str | None:
+    """The archive file a manifest names, if it names a plain file name (for `save_committed`)."""
+    name = d.get("file") if isinstance(d, dict) else None
+    return name if _plain_file_name(name) else None
+
+
+def _plain_file_name(name: Any) -> bool:
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and os.path.basename(name) == name
+        and "/" not in name
+        and "\\" not in name
+        and "\x00" not in name
+    )
+
+
+def parse_manifest(d: Any, source: str, default_file: str) -> TensorManifest:
+    """Check the manifest's structure; errors name `source` (the JSON file) and the item.
+    A manifest without a 'file' field names `default_file` (the fixed name older saves used)."""
     if not isinstance(d, dict):
         raise ModelFormatError(f"{source}: the tensor manifest must be an object")
+    file = d.get("file", default_file)
+    if not _plain_file_name(file):
+        raise ModelFormatError(f"{source}: field 'file' must be a file name in the same directory, got {file!r}")
     tensors = d.get("tensors")
     if not isinstance(tensors, list):
         raise ModelFormatError(f"{source}: field 'tensors' must be a list")
@@ -107,7 +122,7 @@ def parse_manifest(d: Any, source: str) -> TensorManifest:
     uninit = d.get("uninitialized", [])
     if not isinstance(uninit, list) or not all(isinstance(n, str) for n in uninit):
         raise ModelFormatError(f"{source}: field 'uninitialized' must be a list of names")
-    return TensorManifest(entries, sha, set(uninit))
+    return TensorManifest(entries, sha, set(uninit), file)
 
 
 def _parse_entry(t: Any, where: str) -> TensorEntry:
@@ -130,16 +145,24 @@ def _shape_matches(declared: tuple[int, ...], actual: tuple[int, ...]) -> bool:
     return len(declared) == len(actual) and all(d < 0 or d == a for d, a in zip(declared, actual))
 
 
-def load_tensors(
-    path: str, manifest: TensorManifest, expected: Iterable[Variable], manifest_path: str
-) -> dict[str, np.ndarray]:
-    """The arrays for every `expected` variable, checked against its declared shape and dtype.
+def unprovided(manifest: TensorManifest, expected: Iterable[Variable]) -> list[str]:
+    """The expected variables the saver recorded as having no value (so the archive lacks them)."""
+    return [v.name for v in expected if v.name not in manifest.entries and v.name in manifest.uninitialized]
 
-    A variable the saver recorded as uninitialized is skipped; any other expected variable
-    absent from the manifest is an error listing all of them. Tensors the program does not
-    declare are ignored (a training checkpoint can be loaded into its test program).
+
+def load_tensors(
+    dirname: str, manifest: TensorManifest, expected: Iterable[Variable], manifest_path: str
+) -> dict[str, np.ndarray]:
+    """The arrays for every `expected` variable, from the archive the manifest names in
+    `dirname`, checked against the manifest and the variable's declared shape and dtype.
+
+    A variable the saver recorded as uninitialized is skipped (callers decide, with
+    `unprovided`, whether that is acceptable); any other expected variable absent from the
+    manifest is an error listing all of them. Tensors the program does not declare are
+    ignored (a training checkpoint can be loaded into its test program).
     """
     expected = list(expected)
+    path = os.path.join(dirname, manifest.file)
     missing = [v.name for v in expected if v.name not in manifest.entries and v.name not in manifest.uninitialized]
     if missing:
         raise ModelFormatError(_missing_message(path, missing, manifest))
@@ -155,17 +178,26 @@ def load_tensors(
             entry = manifest.entries.get(v.name)
             if entry is None:
                 continue  # recorded as uninitialized when saved
-            arr = read_member(path, archive, entry.key, v.name)
-            got = f"{arr.dtype.name}{shape_text(arr.shape)}"
-            if arr.dtype.name != entry.dtype or tuple(arr.shape) != entry.shape:
-                listed = f"{entry.dtype}{shape_text(entry.shape)}"
-                raise ModelFormatError(f"{path}: tensor {v.name!r} is {got} but {manifest_path} says {listed}")
-            if arr.dtype.name != v.dtype or not _shape_matches(tuple(v.shape), tuple(arr.shape)):
-                raise ModelFormatError(
-                    f"{path}: tensor {v.name!r} is {got} but the program declares {v.dtype}{shape_text(v.shape)}"
-                )
-            out[v.name] = arr
+            out[v.name] = read_member(path, archive, entry.key, v.name, _checker(path, manifest_path, entry, v))
     return out
+
+
+def _checker(
+    path: str, manifest_path: str, entry: TensorEntry, v: Variable
+) -> Callable[[np.dtype, tuple[int, ...]], None]:
+    """Checks a member's header against its manifest entry, then against the program."""
+
+    def check(dtype: np.dtype, shape: tuple[int, ...]) -> None:
+        got = f"{dtype.name}{shape_text(shape)}"
+        if dtype.name != entry.dtype or shape != entry.shape:
+            listed = f"{entry.dtype}{shape_text(entry.shape)}"
+            raise ModelFormatError(f"{path}: tensor {v.name!r} is {got} but {manifest_path} says {listed}")
+        if dtype.name != v.dtype or not _shape_matches(tuple(v.shape), shape):
+            raise ModelFormatError(
+                f"{path}: tensor {v.name!r} is {got} but the program declares {v.dtype}{shape_text(v.shape)}"
+            )
+
+    return check
 
 
 def _missing_message(path: str, missing: list[str], manifest: TensorManifest) -> str:
