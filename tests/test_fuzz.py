@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import minigraph as mg
+from tests.test_io import archive_of
 
 # Under CI the examples are fixed (derandomize), so a run can't fail by luck; locally each run
 # explores new ones. MINIGRAPH_FUZZ_EXAMPLES raises the budget for a longer hunt.
@@ -257,7 +258,8 @@ def test_loading_mutated_model_json(saved_model, data, tmp_path):
     out = tmp_path / "m"
     out.mkdir(exist_ok=True)
     (out / "model.json").write_text(json.dumps(mutated))
-    (out / "params.npz").write_bytes((saved_model / "params.npz").read_bytes())
+    archive = archive_of(saved_model, "model.json").name
+    (out / archive).write_bytes((saved_model / archive).read_bytes())
     try:
         with mg.scope_guard(mg.Scope()):
             mg.io.load_inference_model(str(out), mg.Executor())
@@ -268,14 +270,15 @@ def test_loading_mutated_model_json(saved_model, data, tmp_path):
 @SETTINGS
 @given(cut=st.integers(0, 10_000), flip=st.integers(0, 10_000))
 def test_loading_truncated_or_corrupted_tensors(saved_model, cut, flip, tmp_path):
-    raw = bytearray((saved_model / "params.npz").read_bytes())
+    archive = archive_of(saved_model, "model.json").name
+    raw = bytearray((saved_model / archive).read_bytes())
     if flip < len(raw):
         raw[flip] ^= 0xFF
     raw = raw[: min(cut, len(raw))] if cut < len(raw) else raw
     out = tmp_path / "m"
     out.mkdir(exist_ok=True)
     (out / "model.json").write_bytes((saved_model / "model.json").read_bytes())
-    (out / "params.npz").write_bytes(bytes(raw))
+    (out / archive).write_bytes(bytes(raw))
     try:
         with mg.scope_guard(mg.Scope()):
             mg.io.load_inference_model(str(out), mg.Executor())

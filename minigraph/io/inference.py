@@ -140,7 +140,7 @@ def save_inference_model(
         dump_json(doc, f)
 
     def archive_of(doc: Any) -> str | None:
-        return archive_file(doc.get("params")) if isinstance(doc, dict) else None
+        return archive_file(doc.get("params"), LEGACY_PARAMS_FILE) if isinstance(doc, dict) else None
 
     save_committed(dirname, MODEL_FILE, tensors.write, write_model, archive_of, legacy_archive=LEGACY_PARAMS_FILE)
     return targets

@@ -123,7 +123,9 @@ def save_persistables(
     def write_manifest(f: Any, archive_name: str, sha256: str) -> None:
         dump_json({"format": FORMAT, "version": FORMAT_VERSION, **tensors.manifest(archive_name, sha256)}, f)
 
-    save_committed(dirname, manifest_name, tensors.write, write_manifest, archive_file, legacy_archive=archive)
+    save_committed(
+        dirname, manifest_name, tensors.write, write_manifest, lambda doc: archive_file(doc, archive), archive
+    )
 
 
 def load_persistables(

@@ -82,9 +82,10 @@ class TensorSetWriter:
         }
 
 
-def archive_file(d: Any) -> str | None:
-    """The archive file a manifest names, if it names a plain file name (for `save_committed`)."""
-    name = d.get("file") if isinstance(d, dict) else None
+def archive_file(d: Any, default_file: str) -> str | None:
+    """The archive file a manifest names (`default_file` if it has no 'file' field), if that
+    is a plain file name; for `save_committed`, to delete the archive a save supersedes."""
+    name = d.get("file", default_file) if isinstance(d, dict) else None
     return name if _plain_file_name(name) else None
 
 
