@@ -10,7 +10,6 @@ model cannot be read or drawn, 2 for bad usage (unknown option, unsupported outp
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import warnings
@@ -137,7 +136,13 @@ def _load_model(path: str) -> tuple[Program, list[str] | None, list[str] | None]
     if io is not None:
         try:
             loaded = _load_with_io(io, path)
-        except Exception as e:  # noqa: BLE001 -- any failure: try the plain JSON reader, report io's error if both fail
+        except Exception as e:  # noqa: BLE001 -- judged below: fall back to the plain JSON reader, or report
+            if _is_inference_model(path) and not _only_weights_missing(e, path):
+                # minigraph.io's own format, damaged (a pickled, corrupt or mismatched weights
+                # file, a bad program): reading model.json alone would hide that. Only a
+                # missing weights file is fine: the program can still be described and drawn.
+                msg = _one_line(e)
+                raise CliError(msg if path in msg else f"{path}: {msg}") from None
             io_error = e
         else:
             if loaded is not None:
@@ -149,6 +154,25 @@ def _load_model(path: str) -> tuple[Program, list[str] | None, list[str] | None]
             msg = _one_line(io_error)
             raise CliError(msg if path in msg else f"{path}: {msg}") from None
         raise e from None
+
+
+def _is_inference_model(path: str) -> bool:
+    """Whether `path` is a directory whose model.json says it is minigraph.io's inference model."""
+    if not os.path.isdir(path):
+        return False
+    try:
+        doc = _read_json(os.path.join(path, "model.json"))
+    except CliError:
+        return False
+    return isinstance(doc, dict) and doc.get("format") == "minigraph.inference_model"
+
+
+def _only_weights_missing(error: Exception, path: str) -> bool:
+    """A model directory whose weights file is absent: model.json is there, so the file
+    the loader missed is the archive it names."""
+    from minigraph.io import ModelFileNotFoundError
+
+    return isinstance(error, ModelFileNotFoundError) and os.path.isfile(os.path.join(path, "model.json"))
 
 
 def _io_module() -> Any:
@@ -201,11 +225,14 @@ def _load_json(path: str) -> tuple[Program, list[str] | None, list[str] | None]:
 
 
 def _read_json(path: str) -> Any:
+    """Parse a JSON file with minigraph.io's bounded reader (depth, number sizes), so a
+    hostile file is one error line, never a traceback."""
+    from minigraph.io.files import read_json
+
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CliError(f"{path}: not a minigraph model (not valid JSON: {_one_line(e)})") from None
+        return read_json(path, "model")
+    except ModelFormatError as e:
+        raise CliError(f"{path}: not a minigraph model ({_one_line(e).removeprefix(path + ': ')})") from None
     except OSError as e:
         raise CliError(f"{path}: cannot read: {e.strerror or e}") from None
 

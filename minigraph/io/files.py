@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+import re
 import zipfile
 from collections.abc import Callable
 from typing import IO, Any
@@ -42,6 +43,61 @@ def read_bytes(path: str, what: str) -> bytes:
         return f.read()
 
 
+# Bounds on what a data file may hold, checked before or while parsing: nesting beyond this
+# depth would exhaust the parser's (or our code's) recursion, and longer numbers are not
+# numbers minigraph ever writes (ints fit int64/uint64; floats round-trip in 17 digits).
+MAX_JSON_DEPTH = 64
+MAX_INT_DIGITS = 20
+MAX_NUMBER_CHARS = 64
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+class _Refused(ValueError):
+    """Raised from inside json's number hooks; read_json turns it into a ModelFormatError."""
+
+
+def _parse_int(token: str) -> int:
+    if len(token.lstrip("-")) > MAX_INT_DIGITS:
+        raise _Refused(
+            f"an integer of {len(token.lstrip('-'))} digits ({token[:12]}...); the limit is {MAX_INT_DIGITS}"
+        )
+    return int(token)
+
+
+def _parse_float(token: str) -> float:
+    if len(token) > MAX_NUMBER_CHARS:
+        raise _Refused(f"a number written with {len(token)} characters ({token[:12]}...)")
+    return float(token)
+
+
+def json_depth(text: str) -> int:
+    """The deepest nesting of [ and { in JSON text (brackets inside strings do not count),
+    computed without recursion, so it can be checked before the recursive parser runs."""
+    brackets = np.frombuffer(_JSON_STRING.sub("", text).encode("utf-8", "replace"), np.uint8)
+    steps = np.zeros(brackets.shape, np.int64)
+    steps[(brackets == ord("[")) | (brackets == ord("{"))] = 1
+    steps[(brackets == ord("]")) | (brackets == ord("}"))] = -1
+    return int(np.cumsum(steps).max(initial=0))
+
+
+def parse_json(text: str, path: str, what: str) -> Any:
+    """Parse JSON text as data, within the bounds above; any failure is a ModelFormatError
+    naming `path` (JSON's NaN and Infinity are accepted: float attributes may hold them)."""
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise ModelFormatError(
+            f"{path}: not a valid JSON {what} (nested {depth} levels deep; the limit is {MAX_JSON_DEPTH})"
+        )
+    try:
+        return json.loads(text, parse_int=_parse_int, parse_float=_parse_float)
+    except json.JSONDecodeError as e:
+        raise ModelFormatError(f"{path}: not a valid JSON {what} (line {e.lineno} column {e.colno}: {e.msg})") from None
+    except _Refused as e:
+        raise ModelFormatError(f"{path}: not a valid JSON {what}: it holds {e}") from None
+    except RecursionError:  # the depth check makes this unreachable unless the stack was already deep
+        raise ModelFormatError(f"{path}: not a valid JSON {what} (nested too deeply)") from None
+
+
 def read_json(path: str, what: str) -> Any:
     """Parse a JSON file; anything else (a pickle, a truncated file, binary junk) is refused."""
     raw = read_bytes(path, what)
@@ -49,10 +105,7 @@ def read_json(path: str, what: str) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ModelFormatError(f"{path}: not a JSON {what} (not UTF-8 text: {e.reason} at byte {e.start})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ModelFormatError(f"{path}: not a valid JSON {what} (line {e.lineno} column {e.colno}: {e.msg})") from None
+    return parse_json(text, path, what)
 
 
 def dump_json(obj: Any, f: IO[bytes]) -> None:

@@ -68,34 +68,66 @@ def load_program_dict(program: Program, data: Any, source: str = "program") -> N
         raise ModelFormatError(f"{source}: not a minigraph program (missing format marker)")
     if data.get("version") != FORMAT_VERSION:
         raise ModelFormatError(f"{source}: unsupported format version {data.get('version')!r}")
+    block_dicts = _block_tree(data, source)  # before any name is resolved through a parent
     try:
-        program._random_seed = int(data.get("random_seed", 0))
-        program.names = NameGenerator({str(k): int(v) for k, v in dict(data.get("names", {})).items()})
+        program._random_seed = _int_field(data.get("random_seed", 0), "random_seed", source)
+        names = data.get("names", {})
+        if not isinstance(names, dict):
+            raise ModelFormatError(f"{source}: field 'names' must map name prefixes to counters")
+        program.names = NameGenerator({str(k): _int_field(v, f"names[{k!r}]", source, 0) for k, v in names.items()})
         program.blocks = []
-        for bi, bd in enumerate(_list(data, "blocks", source)):
-            block = Block(program, int(bd["idx"]), int(bd.get("parent_idx", -1)))
-            if block.idx != bi:
-                raise ModelFormatError(f"{source}: block #{bi} says its index is {block.idx}")
+        for bi, bd in enumerate(block_dicts):
+            block = Block(program, bi, bd.get("parent_idx", -1))
             program.blocks.append(block)
             for i, vd in enumerate(_list(bd, "vars", source)):
                 name = vd.get("name", "?") if isinstance(vd, dict) else "?"
                 try:
                     _load_var(block, vd)
-                except (KeyError, TypeError, ValueError) as e:  # ModelFormatError is a ValueError
+                except (KeyError, TypeError, ValueError, OverflowError) as e:  # ModelFormatError is a ValueError
                     raise ModelFormatError(f"{source}: block {bi} var #{i} ({name!r}): {_reason(e)}") from None
             for i, od in enumerate(_list(bd, "ops", source)):
                 op_type = od.get("type", "?") if isinstance(od, dict) else "?"
                 try:
                     _load_op(block, od)
-                except (GraphBuildError, OpTypeError, KeyError, TypeError, ValueError) as e:
+                except (GraphBuildError, OpTypeError, KeyError, TypeError, ValueError, OverflowError) as e:
                     raise ModelFormatError(f"{source}: block {bi} op #{i} ({op_type}): {_reason(e)}") from None
     except ModelFormatError:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, IndexError, RecursionError) as e:
         raise ModelFormatError(f"{source}: malformed program: {type(e).__name__}: {e}") from None
-    if not program.blocks:
-        raise ModelFormatError(f"{source}: program has no blocks")
     program._bump()
+
+
+def _int_field(value: Any, what: str, source: str, minimum: int | None = None) -> int:
+    """An integer field (JSON's Infinity, floats and booleans are not integers)."""
+    if not isinstance(value, int) or isinstance(value, bool) or (minimum is not None and value < minimum):
+        bound = f" >= {minimum}" if minimum is not None else ""
+        raise ModelFormatError(f"{source}: field {what} must be an integer{bound}, got {value!r}")
+    return value
+
+
+def _block_tree(data: dict[str, Any], source: str) -> list[dict[str, Any]]:
+    """The block records, once their tree is known to be sound: block i says its index is i,
+    block 0 is the root (parent -1), and every other block's parent is an earlier block. So
+    parents exist and there is no cycle: walking up from any block ends at block 0 (a
+    block naming itself as its parent once made name lookup loop forever)."""
+    blocks = _list(data, "blocks", source)
+    if not blocks:
+        raise ModelFormatError(f"{source}: program has no blocks")
+    for bi, bd in enumerate(blocks):
+        if not isinstance(bd, dict):
+            raise ModelFormatError(f"{source}: block #{bi} must be an object")
+        idx = _int_field(bd.get("idx"), f"'idx' of block #{bi}", source)
+        if idx != bi:
+            raise ModelFormatError(f"{source}: block #{bi} says its index is {idx}")
+        parent = _int_field(bd.get("parent_idx", -1), f"'parent_idx' of block {bi}", source)
+        if bi == 0 and parent != -1:
+            raise ModelFormatError(f"{source}: block 0 is the global block; its parent_idx must be -1, got {parent}")
+        if bi > 0 and not 0 <= parent < bi:
+            raise ModelFormatError(
+                f"{source}: block {bi} has parent_idx {parent}; a block's parent must be an earlier block (0..{bi - 1})"
+            )
+    return blocks
 
 
 def _reason(e: Exception) -> str:
@@ -187,7 +219,10 @@ def _load_op(block: Block, od: dict[str, Any]) -> None:
     if not isinstance(attrs, dict):
         raise ModelFormatError("field 'attrs' must be an object")
     shapes = {n: v.shape for n, v in block.vars.items()}
-    op = block._make_op(str(od["type"]), od.get("inputs", {}), od.get("outputs", {}), attrs, int(od.get("role", 0)))
+    role = od.get("role", 0)
+    if not isinstance(role, int) or isinstance(role, bool) or not 0 <= role < 2**31:
+        raise ModelFormatError(f"field 'role' must be an op role (a small non-negative integer), got {role!r}")
+    op = block._make_op(str(od["type"]), od.get("inputs", {}), od.get("outputs", {}), attrs, role)
     for n, s in shapes.items():  # keep the saved shapes (infer may only refine -1 dims)
         block.vars[n].shape = s
     op.callsite = ""
