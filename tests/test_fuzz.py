@@ -11,6 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import minigraph as mg
+from minigraph.cli import main as cli_main
+from tests.test_hostile_files import deadline
 from tests.test_io import archive_of
 
 # Under CI the examples are fixed (derandomize), so a run can't fail by luck; locally each run
@@ -285,3 +287,90 @@ def test_loading_truncated_or_corrupted_tensors(saved_model, cut, flip, tmp_path
     except mg.MinigraphError:
         pass
     assert not os.path.exists(out / "pwned")
+
+
+# --- hostile JSON: block trees, nesting depth, huge and non-finite numbers --------------------
+# Tokens JSON can hold but json.dumps will not write (or that break a loader): spliced into
+# the text in place of a placeholder string.
+hostile_numbers = st.one_of(
+    st.integers(1, 6000).map(lambda n: "9" * n),
+    st.integers(1, 6000).map(lambda n: "-" + "1" * n),
+    st.sampled_from(["Infinity", "-Infinity", "NaN", "1e400", "-1e400", "1e-400", "0." + "3" * 500]),
+    st.integers(-(2**70), 2**70).map(str),
+)
+deep_nesting = st.tuples(st.integers(1, 3000), st.sampled_from(["[", "{"])).map(
+    lambda t: ("[" * t[0] + "]" * t[0]) if t[1] == "[" else ('{"a":' * t[0] + "1" + "}" * t[0])
+)
+hostile_tokens = st.one_of(hostile_numbers, deep_nesting)
+
+
+def _block_trees(program_doc):
+    """Strategies for a program's blocks: 1-4 blocks, any idx / parent_idx (cycles, self
+    parents, dangling or non-integer parents), sub-block ops reading undeclared names."""
+    parent = st.one_of(st.integers(-3, 5), st.sampled_from([None, True, 0.5, "0"]), hostile_numbers)
+
+    def build(spec):
+        blocks = [json.loads(json.dumps(program_doc["blocks"][0]))]
+        for i, (idx, par) in enumerate(spec):
+            op = {"type": "relu", "inputs": {"X": [f"ghost_{i}"]}, "outputs": {"Out": [f"ghost_{i}_out"]}, "attrs": {}}
+            blocks.append({"idx": idx, "parent_idx": par, "vars": [], "ops": [op]})
+        return blocks
+
+    spec = st.lists(st.tuples(st.integers(-1, 5), parent), max_size=3)
+    return st.tuples(spec, parent).map(lambda t: (build(t[0]), t[1]))
+
+
+def _splice(doc, path, token, placeholder="@@hostile@@"):
+    target = doc
+    for p in path[:-1]:
+        target = target[p]
+    if path:
+        target[path[-1]] = placeholder
+        return json.dumps(doc).replace(json.dumps(placeholder), token, 1)
+    return token
+
+
+def _loaders_refuse_cleanly(tmp_path, model_text, archive_bytes, archive_name, program_text):
+    out = tmp_path / "m"
+    out.mkdir(exist_ok=True)
+    (out / "model.json").write_text(model_text)
+    (out / archive_name).write_bytes(archive_bytes)
+    (tmp_path / "p.json").write_text(program_text)
+    with deadline(30):
+        for load in (
+            lambda: mg.io.load_inference_model(str(out), mg.Executor(), scope=mg.Scope()),
+            lambda: mg.io.load_program(str(tmp_path / "p.json")),
+        ):
+            try:
+                load()
+            except mg.MinigraphError:
+                pass
+        for target in (out, tmp_path / "p.json"):
+            assert cli_main(["summary", str(target)]) in (0, 1)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_loading_hostile_json_raises_only_minigraph_errors(saved_model, data, tmp_path, capsys):
+    doc = json.loads((saved_model / "model.json").read_text())
+    archive = archive_of(saved_model, "model.json")
+    kind = data.draw(st.sampled_from(["token", "blocks"]))
+    if kind == "token":  # a hostile number or a deep nest anywhere in the document
+        path = data.draw(st.sampled_from(list(_paths(doc))))
+        model_text = _splice(json.loads(json.dumps(doc)), path, data.draw(hostile_tokens))
+    else:  # a block tree, maybe with a hostile root parent_idx
+        blocks, root_parent = data.draw(_block_trees(doc["program"]))
+        mutated = json.loads(json.dumps(doc))
+        mutated["program"]["blocks"] = blocks
+        mutated["program"]["blocks"][0]["parent_idx"] = root_parent
+        model_text = json.dumps(mutated)
+    program_text = model_text
+    try:
+        inner = json.loads(model_text)
+        if isinstance(inner, dict) and isinstance(inner.get("program"), dict):
+            program_text = json.dumps(inner["program"])
+    except (ValueError, RecursionError):
+        pass  # not parseable by the standard parser at all: use it as is
+    _loaders_refuse_cleanly(tmp_path, model_text, archive.read_bytes(), archive.name, program_text)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and all(line.startswith("minigraph: ") for line in err.splitlines())
