@@ -19,6 +19,7 @@ from typing import Any
 from minigraph import io, viz
 from minigraph.errors import MinigraphError, ModelFormatError
 from minigraph.executor import Executor, Scope, scope_guard
+from minigraph.io.files import ModelFileNotFoundError, read_json
 from minigraph.ir.operator import OpRole
 from minigraph.ir.program import Program, program_from_dict
 from minigraph.ir.variable import Parameter, Variable
@@ -170,8 +171,6 @@ def _is_inference_model(path: str) -> bool:
 def _only_weights_missing(error: Exception, path: str) -> bool:
     """A model directory whose weights file is absent: model.json is there, so the file
     the loader missed is the archive it names."""
-    from minigraph.io import ModelFileNotFoundError
-
     return isinstance(error, ModelFileNotFoundError) and os.path.isfile(os.path.join(path, "model.json"))
 
 
@@ -227,8 +226,6 @@ def _load_json(path: str) -> tuple[Program, list[str] | None, list[str] | None]:
 def _read_json(path: str) -> Any:
     """Parse a JSON file with minigraph.io's bounded reader (depth, number sizes), so a
     hostile file is one error line, never a traceback."""
-    from minigraph.io.files import read_json
-
     try:
         return read_json(path, "model")
     except ModelFormatError as e:
