@@ -59,5 +59,25 @@ def _dim(d: Any) -> int:
     return int(d)
 
 
+def constant_misfit(value: Any, dtype: str) -> str | None:
+    """Why the number `value` cannot be stored as `dtype` without changing it (numpy would
+    wrap an integer around, or turn a float into inf), or None when it can. Fractions stored
+    in an integer dtype are truncated, as Paddle does: that is not a misfit."""
+    dt = np.dtype(dtype)
+    if dt.kind == "b":
+        return None
+    v = float(value)
+    if dt.kind in "iu":
+        if not np.isfinite(v):
+            return f"{value!r} is not a finite number, which {dtype} cannot hold"
+        info = np.iinfo(dt)
+        if not info.min <= int(v) <= info.max:
+            return f"{value!r} is outside {dtype}'s range {info.min}..{info.max}"
+        return None
+    if np.isfinite(v) and abs(v) > float(np.finfo(dt).max):
+        return f"{value!r} is beyond {dtype}'s largest value {np.finfo(dt).max} (it would become inf)"
+    return None
+
+
 def shape_text(shape: tuple[int, ...]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"

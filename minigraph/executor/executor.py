@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 
-from minigraph.errors import FeedError
+from minigraph.errors import FeedError, InvalidArgumentError
 from minigraph.executor.plan import Plan
-from minigraph.executor.scope import Scope, global_scope
+from minigraph.executor.scope import Scope, global_scope, scope_lock
 from minigraph.ir.framework import default_main_program
 from minigraph.ir.program import Program
 
 _CACHE_SIZE = 64
+# Bytes the buffer pools of the cached plans may keep between runs, the most recently run
+# plan aside (its pool is what makes the next step cheap, whatever its size).
+POOL_BYTES_LIMIT = 256 << 20
 
 
 def _name_of(item: Any, what: str) -> str:
@@ -34,17 +38,42 @@ class CPUPlace:
 
 
 class Executor:
-    """Runs programs. Compiled plans are cached per (program, version, feeds, fetches)."""
+    """Runs programs. Compiled plans are cached per (program, version, feeds, fetches).
 
-    def __init__(self, place: Any = None, check_nan_inf: bool = False, nan_inf_skip_ops: Any = ()) -> None:
+    The cache holds plans weakly: a plan lives as long as its Program (the program keeps
+    it), so a program the caller drops (a fresh `clone(for_test=True)` per evaluation)
+    takes its plans and their buffers with it. At most 64 plans are cached (least recently
+    used go first, and a program's plans for older versions go as soon as it changes), and
+    the buffer pools of all cached plans but the last one run keep at most
+    `pool_bytes_limit` bytes (default 256 MiB; least recently used pools are emptied
+    first). `close()` drops every plan and buffer.
+
+    Runs on one Scope are serialised by a lock on the scope (its root, for child scopes):
+    two threads sharing a scope take turns, so no update is lost; runs on different scopes
+    run in parallel.
+    """
+
+    def __init__(
+        self,
+        place: Any = None,
+        check_nan_inf: bool = False,
+        nan_inf_skip_ops: Any = (),
+        pool_bytes_limit: int = POOL_BYTES_LIMIT,
+    ) -> None:
         """`check_nan_inf=True` checks every float output of every op (optimizer updates and
         batch_norm statistics included) and raises at the first NaN/Inf, naming the op, the
         output and the first input that already carried one; ops in `nan_inf_skip_ops` are
         not checked. Off by default, at no cost."""
+        if not isinstance(pool_bytes_limit, int) or isinstance(pool_bytes_limit, bool) or pool_bytes_limit < 0:
+            raise InvalidArgumentError(f"Executor: pool_bytes_limit must be an int >= 0, got {pool_bytes_limit!r}")
         self.place = place or CPUPlace()
         self.check_nan_inf = bool(check_nan_inf)
         self.nan_inf_skip_ops = frozenset(nan_inf_skip_ops)
-        self._plans: OrderedDict[tuple[Any, ...], Plan] = OrderedDict()
+        self.pool_bytes_limit = pool_bytes_limit
+        # Least recently used first. Weak: the strong reference is the program's (_keep).
+        self._plans: OrderedDict[tuple[Any, ...], weakref.ref[Plan]] = OrderedDict()
+        self._owners: dict[tuple[Any, ...], weakref.ref[Program]] = {}
+        self._pooled: dict[tuple[Any, ...], int] = {}  # bytes in each plan's pools after its last run
         self._lock = threading.Lock()
 
     def run(
@@ -75,25 +104,85 @@ class Executor:
             fetch_list = [fetch_list]
         feed_by_name = {_name_of(k, "feed"): v for k, v in feed.items()}
         fetch_names = tuple(_name_of(f, "fetch_list") for f in fetch_list)
-        plan = self._plan(program, tuple(sorted(feed_by_name)), fetch_names)
+        key = (program._uid, program.version, tuple(sorted(feed_by_name)), fetch_names)
+        plan = self._plan(program, key)
         arrays = {name: plan.check_feed(name, value) for name, value in feed_by_name.items()}
         check = self.check_nan_inf if check_nan_inf is None else check_nan_inf
-        results = plan.run(scope, arrays, self.nan_inf_skip_ops if check else None)
+        with scope_lock(scope):
+            results = plan.run(scope, arrays, self.nan_inf_skip_ops if check else None)
+        self._account(key, plan)
         return [np.array(r, copy=True) for r in results]
 
-    def _plan(self, program: Program, feed_names: tuple[str, ...], fetch_names: tuple[str, ...]) -> Plan:
-        key = (program._uid, program.version, feed_names, fetch_names)
+    def _plan(self, program: Program, key: tuple[Any, ...]) -> Plan:
         with self._lock:
-            plan = self._plans.get(key)
+            ref = self._plans.get(key)
+            plan = ref() if ref is not None else None
             if plan is not None:
                 self._plans.move_to_end(key)
                 return plan
-        plan = Plan(program, feed_names, fetch_names)
+        plan = Plan(program, key[2], key[3])
         with self._lock:
-            self._plans[key] = plan
-            while len(self._plans) > _CACHE_SIZE:
-                self._plans.popitem(last=False)
+            kept = _kept_plans(program, self)
+            for old in [k for k in kept if k[1] < program.version]:
+                del kept[old]  # plans of older versions of the program can never run again
+            kept[key] = plan
+            self._plans[key] = weakref.ref(plan)
+            self._owners[key] = weakref.ref(program)
+            self._prune()
         return plan
 
+    def _prune(self) -> None:
+        """Forget plans whose program is gone, then the least recently used beyond the count."""
+        for key in [k for k, ref in self._plans.items() if ref() is None]:
+            self._forget(key)
+        while len(self._plans) > _CACHE_SIZE:
+            self._forget(next(iter(self._plans)))
+
+    def _forget(self, key: tuple[Any, ...]) -> None:
+        self._plans.pop(key, None)
+        self._pooled.pop(key, None)
+        program = self._owners.pop(key, lambda: None)()
+        if program is not None:
+            _kept_plans(program, self).pop(key, None)
+
+    def _account(self, key: tuple[Any, ...], plan: Plan) -> None:
+        """Record the bytes `plan` keeps pooled; empty the pools of the least recently used
+        plans while the total (the plan just run aside) exceeds pool_bytes_limit."""
+        with self._lock:
+            self._pooled[key] = _pooled_bytes(plan)
+            excess = sum(n for k, n in self._pooled.items() if k != key) - self.pool_bytes_limit
+            for old in list(self._plans):
+                if excess <= 0:
+                    break
+                if old == key or not self._pooled.get(old):
+                    continue
+                other = self._plans[old]()
+                if other is not None:
+                    other._pools.clear()  # idle pools only: a running plan holds its own
+                excess -= self._pooled.pop(old)
+
     def close(self) -> None:
-        self._plans.clear()
+        """Drop every cached plan and the buffers they pool."""
+        with self._lock:
+            for key in list(self._plans):
+                plan = self._plans[key]()
+                if plan is not None:
+                    plan._pools.clear()
+                self._forget(key)
+
+
+def _kept_plans(program: Program, executor: Executor) -> dict[tuple[Any, ...], Plan]:
+    """The plans `executor` compiled for `program`, held by the program itself so they live
+    exactly as long as it does (the executor's cache only refers to them weakly). Keyed
+    weakly by executor, so a dropped executor's plans go too."""
+    holder = vars(program).get("_executor_plans")
+    if holder is None:
+        holder = vars(program).setdefault("_executor_plans", weakref.WeakKeyDictionary())
+    return holder.setdefault(executor, {})
+
+
+def _pooled_bytes(plan: Plan) -> int:
+    try:
+        return sum(pool.nbytes() for pool in list(plan._pools))
+    except RuntimeError:  # a pool taken by a concurrent run changed size meanwhile
+        return 0

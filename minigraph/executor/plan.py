@@ -33,6 +33,7 @@ from minigraph.errors import (
     UninitializedVariableError,
 )
 from minigraph.executor.analysis import Analysis, analyse
+from minigraph.executor.feed_values import convert_feed
 from minigraph.ir.operator import Operator
 from minigraph.ir.program import Program
 from minigraph.ir.text import op_line
@@ -195,13 +196,7 @@ class Plan:
             raise FeedError(f"feed {name!r}: cannot convert the value to an array ({e})") from None
         if arr.dtype.kind in "OUSV":
             raise FeedError(f"feed {name!r}: expected numbers of dtype {v.dtype}, got {arr.dtype}")
-        if arr.dtype != v.dtype:
-            if not np.can_cast(arr.dtype, v.dtype, casting="same_kind"):
-                raise FeedError(
-                    f"feed {name!r}: dtype {arr.dtype} cannot be cast to the variable's "
-                    f"dtype {v.dtype} (numpy 'same_kind' rule)"
-                )
-            arr = arr.astype(v.dtype)
+        arr = convert_feed(name, arr, v.dtype, v.persistable)
         if v.is_data or not v.persistable:
             if arr.ndim != len(v.shape):
                 raise FeedError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,6 +51,9 @@ class Scope:
         self.parent = parent
         self._vars: dict[str, ScopeVariable] = {}
         self._kids: list[Scope] = []
+        # Serialises executor runs: a run reads the persistables, then writes them back,
+        # and two interleaved runs would lose one's updates (see scope_lock).
+        self._run_lock = threading.RLock()
 
     def var(self, name: str) -> ScopeVariable:
         """The variable `name` in this scope, created (without a value) if absent."""
@@ -93,6 +97,16 @@ class Scope:
             v = self.var(name)
         # Arithmetic on 0-D arrays yields numpy scalars (np.float32); keep 0-D arrays in the scope.
         v.value = value if isinstance(value, np.ndarray) else np.asarray(value)
+
+
+def scope_lock(scope: Scope) -> threading.RLock:
+    """The lock an executor run on `scope` holds from reading the persistables to writing
+    them back: the root scope's, since a run may write any ancestor's variables. Runs on one
+    scope tree take turns (the cost: no parallelism within a tree); separate scopes run in
+    parallel."""
+    while scope.parent is not None:
+        scope = scope.parent
+    return scope._run_lock
 
 
 _global_scope = Scope()

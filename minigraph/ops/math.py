@@ -20,7 +20,7 @@ from minigraph.ops.common import (
     unbroadcast,
 )
 from minigraph.registry import GradContext, OpDef, register, wired
-from minigraph.types import normalize_dtype, shape_text
+from minigraph.types import constant_misfit, normalize_dtype, shape_text
 
 # --- elementwise binaries -------------------------------------------------------------
 
@@ -226,7 +226,11 @@ register(
 
 
 def _fill_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
-    return {"Out": (tuple(attrs["shape"]), normalize_dtype(attrs["dtype"]))}
+    dtype = normalize_dtype(attrs["dtype"])
+    misfit = constant_misfit(attrs["value"], dtype)
+    if misfit is not None:
+        raise GraphBuildError(f"op fill_constant: value {misfit}")
+    return {"Out": (tuple(attrs["shape"]), dtype)}
 
 
 register(
