@@ -59,7 +59,7 @@ def test_recycled_buffers_give_bit_identical_training():
     scope, exe = mg.Scope(), mg.Executor()
     exe.run(startup, scope=scope)
     exe.run(main, feed=feed, fetch_list=[loss], scope=scope)
-    (plan,) = [p for p in (r() for r in exe._plans.values()) if p is not None and p.program is main]
+    (plan,) = [p for p in exe._cached_plans() if p.program is main]
     assert plan._pools and plan._pools[0].nbytes() > 0  # the machinery under test is at work
     fresh_losses, fresh_params = _train(True, 4, feed)
     pooled_losses, pooled_params = _train(False, 4, feed)
@@ -204,7 +204,7 @@ def test_the_pool_does_not_grow_from_run_to_run():
     sizes = []
     for _ in range(5):
         exe.run(main, feed=feed, fetch_list=[loss], scope=scope)
-        (plan,) = [p for p in (r() for r in exe._plans.values()) if p is not None and p.program is main]
+        (plan,) = [p for p in exe._cached_plans() if p.program is main]
         sizes.append(sum(pool.nbytes() for pool in plan._pools))
     assert sizes[1] > 0 and sizes[-1] == sizes[1]
 

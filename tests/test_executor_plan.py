@@ -100,7 +100,7 @@ def test_nan_check_uses_checked_steps_built_once_and_leaves_the_plain_steps_alon
     (checked,) = exe.run(main, feed=feed, fetch_list=[c], scope=scope, check_nan_inf=True)
     np.testing.assert_array_equal(plain, [[4.0, 0.0, 12.0]])
     np.testing.assert_array_equal(checked, plain)
-    (plan,) = [p for p in exe._plans.values() if p.program is main]
+    (plan,) = [p for p in exe._cached_plans() if p.program is main]
     assert isinstance(plan, Plan) and list(plan._checked_steps) == [frozenset()]
     steps = plan._checked_steps[frozenset()]
     assert [s[1:] for s in steps] == [s[1:] for s in plan.steps]  # same slots, frees and drops

@@ -161,6 +161,11 @@ class Executor:
                     other._pools.clear()  # idle pools only: a running plan holds its own
                 excess -= self._pooled.pop(old)
 
+    def _cached_plans(self) -> list[Plan]:
+        """The plans in the cache whose program is alive, least recently used first."""
+        with self._lock:
+            return [p for p in (ref() for ref in self._plans.values()) if p is not None]
+
     def close(self) -> None:
         """Drop every cached plan and the buffers they pool."""
         with self._lock:
