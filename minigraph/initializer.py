@@ -5,7 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
+from minigraph.errors import ArgumentTypeError
 from minigraph.ir.variable import Variable
+from minigraph.types import constant_value
 
 
 def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -41,10 +45,12 @@ class Constant(Initializer):
     op_type = "fill_constant"
 
     def __init__(self, value: float = 0.0) -> None:
+        if not isinstance(value, (int, float, np.integer, np.floating, np.bool_)):
+            raise ArgumentTypeError(f"Constant: value must be a number, got {value!r}")
         self.value = float(value)
 
     def attrs(self, var: Variable) -> dict[str, Any]:
-        return {"value": self.value}
+        return {"value": constant_value(self.value, var.dtype, f"Constant initializer of {var.name!r} ({var.dtype})")}
 
 
 class Uniform(Initializer):

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from minigraph.errors import ArgumentTypeError, GraphBuildError
+
 FLOAT_DTYPES = ("float16", "float32", "float64")
 DTYPES = FLOAT_DTYPES + ("int8", "int16", "int32", "int64", "uint8", "bool")
 _DTYPE_SET = frozenset(DTYPES)
@@ -77,6 +79,19 @@ def constant_misfit(value: Any, dtype: str) -> str | None:
     if np.isfinite(v) and abs(v) > float(np.finfo(dt).max):
         return f"{value!r} is beyond {dtype}'s largest value {np.finfo(dt).max} (it would become inf)"
     return None
+
+
+def constant_value(value: Any, dtype: str, where: str) -> float:
+    """`value` as the float a fill_constant attr holds, once checked: a number (a bool
+    counts) that `dtype` can hold. Errors start with `where` (the call and the variable)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if not isinstance(value, (int, float, np.integer, np.floating, np.bool_)):
+        raise ArgumentTypeError(f"{where}: value must be a number, got {value!r}")
+    misfit = constant_misfit(value, dtype)
+    if misfit is not None:
+        raise GraphBuildError(f"{where}: value {misfit}")
+    return float(value)
 
 
 def shape_text(shape: tuple[int, ...]) -> str:

@@ -12,7 +12,7 @@ from minigraph.ir.framework import default_main_program, default_startup_program
 from minigraph.ir.variable import Parameter, Variable
 from minigraph.layers.helper import LayerHelper
 from minigraph.param_attr import ParamAttr
-from minigraph.types import normalize_dtype, normalize_shape
+from minigraph.types import constant_value, normalize_dtype, normalize_shape
 
 
 def data(name: str, shape: Any, dtype: Any = "float32", lod_level: int = 0) -> Variable:
@@ -51,6 +51,7 @@ def create_global_var(
     main, startup = default_main_program(), default_startup_program()
     name = name or main.names.generate("global_var")
     shape, dtype = normalize_shape(shape), normalize_dtype(dtype)
+    constant_value(value, dtype, f"create_global_var {name!r} ({dtype})")  # before anything is created
     v = main.global_block().create_var(name, shape, dtype, persistable=persistable, stop_gradient=True)
     sv = startup.global_block().create_var(name, shape, dtype, persistable=persistable, stop_gradient=True)
     Constant(value)(sv, startup.global_block())
@@ -60,12 +61,14 @@ def create_global_var(
 def fill_constant(shape: Any, dtype: Any, value: float, out: Variable | None = None) -> Variable:
     helper = LayerHelper("fill_constant")
     dtype = normalize_dtype(dtype)
+    target = f"fill_constant({'out=' + repr(out.name) + ', ' if isinstance(out, Variable) else ''}dtype={dtype!r})"
+    value = constant_value(value, dtype, target)
     out = out or helper.create_tmp(dtype, stop_gradient=True)
     helper.append_op(
         "fill_constant",
         {},
         {"Out": out},
-        {"shape": list(normalize_shape(shape)), "dtype": dtype, "value": float(value)},
+        {"shape": list(normalize_shape(shape)), "dtype": dtype, "value": value},
     )
     return out
 
