@@ -1,4 +1,6 @@
-"""dtypes and shapes: the vocabulary every layer of minigraph shares (a leaf module: numpy only)."""
+"""dtypes and shapes: the vocabulary every layer of minigraph shares (a leaf module: numpy
+and minigraph.errors only). Bad dtypes and shapes raise MinigraphErrors (also TypeError or
+ValueError) whose message starts with `what`: the call and argument, when the caller says."""
 
 from __future__ import annotations
 
@@ -6,23 +8,23 @@ from typing import Any
 
 import numpy as np
 
-from minigraph.errors import ArgumentTypeError, GraphBuildError
+from minigraph.errors import ArgumentTypeError, GraphBuildError, InvalidArgumentError
 
 FLOAT_DTYPES = ("float16", "float32", "float64")
 DTYPES = FLOAT_DTYPES + ("int8", "int16", "int32", "int64", "uint8", "bool")
 _DTYPE_SET = frozenset(DTYPES)
 
 
-def normalize_dtype(dtype: Any) -> str:
+def normalize_dtype(dtype: Any, what: str = "dtype") -> str:
     """Accept "float32", np.float32, np.dtype("float32"), ... and return the numpy name."""
     if isinstance(dtype, str) and dtype in _DTYPE_SET:  # the common case, and eager mode pays this per variable
         return dtype
     try:
         name = np.dtype(dtype).name
-    except TypeError as e:
-        raise TypeError(f"unknown dtype {dtype!r}") from e
+    except TypeError:
+        raise ArgumentTypeError(f"{what}: unknown dtype {dtype!r}") from None
     if name not in DTYPES:
-        raise TypeError(f"unsupported dtype {name!r}; minigraph supports {', '.join(DTYPES)}")
+        raise ArgumentTypeError(f"{what}: unsupported dtype {name!r}; minigraph supports {', '.join(DTYPES)}")
     return name
 
 
@@ -38,26 +40,26 @@ def dtype_name(dtype: np.dtype[Any]) -> str:
     return name
 
 
-def normalize_shape(shape: Any) -> tuple[int, ...]:
+def normalize_shape(shape: Any, what: str = "shape") -> tuple[int, ...]:
     if shape is None:
         return ()
     if isinstance(shape, (int, np.integer)):
         shape = (shape,)
     if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
-        raise TypeError(f"a shape must be a list of ints, got {shape!r}")
-    return tuple(_dim(d) for d in shape)
+        raise ArgumentTypeError(f"{what}: a shape must be a list of ints, got {shape!r}")
+    return tuple(_dim(d, what) for d in shape)
 
 
-def _dim(d: Any) -> int:
+def _dim(d: Any, what: str) -> int:
     """One dimension: an int >= 0, or -1 / None for "unknown"."""
     if d is None:
         return -1
     if isinstance(d, float) and d.is_integer():
         d = int(d)
     if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
-        raise TypeError(f"shape dimensions must be ints (or None/-1 for unknown), got {d!r}")
+        raise ArgumentTypeError(f"{what}: shape dimensions must be ints (or None/-1 for unknown), got {d!r}")
     if d < -1:
-        raise ValueError(f"shape dimension {d} is negative; use -1 or None for an unknown size")
+        raise InvalidArgumentError(f"{what}: shape dimension {d} is negative; use -1 or None for an unknown size")
     return int(d)
 
 

@@ -39,8 +39,11 @@ def require_file(path: str, what: str) -> None:
 
 def read_bytes(path: str, what: str) -> bytes:
     require_file(path, what)
-    with open(path, "rb") as f:
-        return f.read()
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:  # deleted since the check: a concurrent save superseded it
+        raise ModelFileNotFoundError(f"{path}: no such {what} (it was deleted while being opened)") from None
 
 
 # Bounds on what a data file may hold, checked before or while parsing: nesting beyond this
