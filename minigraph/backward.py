@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from minigraph.errors import GraphBuildError
+from minigraph.errors import ArgumentTypeError, GraphBuildError
 from minigraph.ir.block import Block
 from minigraph.ir.operator import Operator, OpRole
 from minigraph.ir.variable import Parameter, Variable
@@ -332,7 +332,7 @@ def append_backward(
         params_grads = mg.append_backward(loss)
     """
     if not isinstance(loss, Variable):
-        raise TypeError(f"append_backward expects the loss Variable, got {type(loss).__name__}")
+        raise ArgumentTypeError(f"append_backward expects the loss Variable, got {type(loss).__name__}")
     block = loss.block.program.global_block()
     producers = [op for op in block.ops if loss.name in op.output_arg_names]
     if not producers:

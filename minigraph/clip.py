@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from minigraph.errors import InvalidArgumentError
 from minigraph.ir.builder import builder_for
 from minigraph.ir.operator import OpRole
 from minigraph.ir.variable import Variable
@@ -34,7 +35,9 @@ class GradientClipByGlobalNorm(ClipGradBase):
 
     def __init__(self, clip_norm: float, group_name: str = "default_group") -> None:
         if isinstance(clip_norm, bool) or not isinstance(clip_norm, (int, float)) or not clip_norm > 0:
-            raise ValueError(f"GradientClipByGlobalNorm: clip_norm must be a positive number, got {clip_norm!r}")
+            raise InvalidArgumentError(
+                f"GradientClipByGlobalNorm: clip_norm must be a positive number, got {clip_norm!r}"
+            )
         self.clip_norm = float(clip_norm)
         self.group_name = group_name
 

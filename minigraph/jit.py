@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from minigraph.errors import ArgumentTypeError, InvalidArgumentError
 from minigraph.executor.scope import Scope, global_scope, scope_guard
 from minigraph.io import save_inference_model
 from minigraph.ir.builder import StaticBuilder, builder_for
@@ -59,7 +60,7 @@ def trace(
         else [f"x{i}" if len(inputs) > 1 else "x" for i in range(len(inputs))]
     )
     if len(names) != len(inputs):
-        raise ValueError(f"trace: {len(inputs)} example inputs but {len(names)} feed names")
+        raise InvalidArgumentError(f"trace: {len(inputs)} example inputs but {len(names)} feed names")
     main, startup = Program(), Program()
     traced_scope = Scope()
     block = main.global_block()
@@ -83,5 +84,5 @@ def trace(
             sub.training = flag
     outs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
     if not all(isinstance(o, Variable) and o.block.program is main for o in outs):
-        raise TypeError("trace: the layer's forward must return Variables built from its inputs")
+        raise ArgumentTypeError("trace: the layer's forward must return Variables built from its inputs")
     return TracedLayer(main, names, [o.name for o in outs], traced_scope)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from minigraph.errors import ArgumentTypeError
 from minigraph.initializer import Initializer
 
 
@@ -42,7 +43,7 @@ class ParamAttr:
             return ParamAttr(name=arg)
         if isinstance(arg, Initializer):
             return ParamAttr(initializer=arg)
-        raise TypeError(f"expected a ParamAttr, a name, an initializer, None or False; got {arg!r}")
+        raise ArgumentTypeError(f"expected a ParamAttr, a name, an initializer, None or False; got {arg!r}")
 
     def __repr__(self) -> str:
         return f"ParamAttr(name={self.name!r}, learning_rate={self.learning_rate}, trainable={self.trainable})"

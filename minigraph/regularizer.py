@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from minigraph.errors import ArgumentTypeError
 from minigraph.ir.builder import builder_for
 from minigraph.ir.operator import OpRole
 from minigraph.ir.serialize import register_regularizer, regularizer_from_dict
@@ -36,7 +37,7 @@ class L2Decay(WeightDecayRegularizer):
 
     def __init__(self, coeff: float = 0.0) -> None:
         if isinstance(coeff, bool) or not isinstance(coeff, (int, float)):
-            raise TypeError(f"L2Decay: coeff must be a number, got {coeff!r}")
+            raise ArgumentTypeError(f"L2Decay: coeff must be a number, got {coeff!r}")
         self.coeff = float(coeff)
 
     def append_ops(self, param: Variable, grad: Variable) -> Variable:
@@ -72,4 +73,6 @@ def as_regularizer(value: Any, who: str) -> WeightDecayRegularizer | None:
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return L2Decay(float(value))
-    raise TypeError(f"{who}: regularization must be None, a float or a regularizer such as L2Decay, got {value!r}")
+    raise ArgumentTypeError(
+        f"{who}: regularization must be None, a float or a regularizer such as L2Decay, got {value!r}"
+    )

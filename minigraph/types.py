@@ -59,7 +59,7 @@ def _dim(d: Any, what: str) -> int:
     if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
         raise ArgumentTypeError(f"{what}: shape dimensions must be ints (or None/-1 for unknown), got {d!r}")
     if d < -1:
-        raise InvalidArgumentError(f"{what}: shape dimension {d} is negative; use -1 or None for an unknown size")
+        raise InvalidArgumentError(f"{what}: dimension {d} is negative; use -1 or None for an unknown size")
     return int(d)
 
 

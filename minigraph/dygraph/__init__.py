@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from minigraph.dygraph.builder import EagerBuilder
-from minigraph.errors import GraphBuildError
+from minigraph.errors import ArgumentTypeError, GraphBuildError
 from minigraph.ir.framework import current_builder, use_builder
 from minigraph.ir.variable import Variable
 
@@ -48,7 +48,14 @@ def to_variable(value: Any, name: str | None = None, zero_copy: Any = None, dtyp
     builder = _eager_builder()
     if isinstance(value, Variable) and value.value is not None:
         return value
-    arr = np.array(value, dtype=dtype, copy=True)
+    if value is None or isinstance(value, (str, bytes)):
+        raise ArgumentTypeError(f"to_variable: value must be numbers (an array, a number, nested lists), got {value!r}")
+    try:
+        arr = np.array(value, dtype=dtype, copy=True)
+    except (TypeError, ValueError) as e:  # ragged lists, uncastable values
+        raise ArgumentTypeError(f"to_variable: cannot make an array of {type(value).__name__} ({e})") from None
+    if arr.dtype.kind in "OUSV":
+        raise ArgumentTypeError(f"to_variable: value must hold numbers, got an array of dtype {arr.dtype}")
     if arr.dtype == np.float64 and dtype is None and not isinstance(value, (np.ndarray, np.generic)):
         arr = arr.astype("float32")  # Python floats become float32, as in Paddle
     return builder.constant(arr, name)

@@ -16,7 +16,7 @@ import numpy as np
 
 from minigraph.dygraph.backward import GradProgramCache, run_backward
 from minigraph.dygraph.tape import Tape, TapeEntry
-from minigraph.errors import ExecutionError, GraphBuildError, MinigraphError
+from minigraph.errors import ArgumentTypeError, ExecutionError, GraphBuildError, MinigraphError
 from minigraph.ir.block import infer
 from minigraph.ir.builder import Builder, Slots
 from minigraph.ir.operator import OpRole
@@ -175,7 +175,7 @@ class EagerBuilder(Builder):
                     raise GraphBuildError(f"eager variable {value!r} does not exist")
                 v = block.create_var(value)
             return v
-        raise TypeError(f"expected an eager variable, got {type(value).__name__} ({value!r:.60})")
+        raise ArgumentTypeError(f"expected an eager variable, got {type(value).__name__} ({value!r:.60})")
 
 
 def _listed(v: Any) -> list[Any]:

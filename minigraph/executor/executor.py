@@ -9,11 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from minigraph.errors import FeedError, InvalidArgumentError
+from minigraph.errors import ArgumentTypeError, FeedError, InvalidArgumentError
 from minigraph.executor.plan import Plan
 from minigraph.executor.scope import Scope, global_scope, scope_lock
 from minigraph.ir.framework import default_main_program
 from minigraph.ir.program import Program
+from minigraph.ir.variable import Variable
 
 _CACHE_SIZE = 64
 # Bytes the buffer pools of the cached plans may keep between runs, the most recently run
@@ -27,7 +28,26 @@ def _name_of(item: Any, what: str) -> str:
     name = getattr(item, "name", None)
     if isinstance(name, str):
         return name
-    raise TypeError(f"{what} items must be variable names or Variables, got {type(item).__name__}")
+    raise ArgumentTypeError(f"Executor.run: {what} must be variable names or Variables, got {item!r}")
+
+
+def _feed_key(item: Any, program: Program) -> str:
+    """A feed key's variable name. A Variable must come from `program` or from a program of
+    its family (a clone, or what it was cloned from): feeding a Variable of an unrelated
+    program would silently feed whichever variable of this one happens to share its name."""
+    name = _name_of(item, "feed keys")
+    if isinstance(item, Variable):
+        other = item.block.program
+        if other is not program and other._lineage != program._lineage:
+            raise FeedError(
+                f"feed key {name!r} is a Variable of another program ({_describe(other)}) than the one being "
+                f"run ({_describe(program)}); key the feed by the name {name!r} to feed this program's variable"
+            )
+    return name
+
+
+def _describe(program: Program) -> str:
+    return f"program #{program._uid}: {len(program.global_block().ops)} ops, {len(program.global_block().vars)} vars"
 
 
 class CPUPlace:
@@ -93,7 +113,7 @@ class Executor:
         """
         program = default_main_program() if program is None else program
         if not isinstance(program, Program):
-            raise TypeError(f"Executor.run expects a Program, got {type(program).__name__}")
+            raise ArgumentTypeError(f"Executor.run expects a Program, got {type(program).__name__}")
         scope = global_scope() if scope is None else scope
         feed = {} if feed is None else feed
         if not isinstance(feed, dict):
@@ -102,8 +122,8 @@ class Executor:
             fetch_list = []
         elif not isinstance(fetch_list, (list, tuple)):
             fetch_list = [fetch_list]
-        feed_by_name = {_name_of(k, "feed"): v for k, v in feed.items()}
-        fetch_names = tuple(_name_of(f, "fetch_list") for f in fetch_list)
+        feed_by_name = {_feed_key(k, program): v for k, v in feed.items()}
+        fetch_names = tuple(_name_of(f, "fetch_list items") for f in fetch_list)
         key = (program._uid, program.version, tuple(sorted(feed_by_name)), fetch_names)
         plan = self._plan(program, key)
         arrays = {name: plan.check_feed(name, value) for name, value in feed_by_name.items()}

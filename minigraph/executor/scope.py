@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from minigraph.errors import ArgumentTypeError, InvalidArgumentError
+
 
 class ScopeVariable:
     """One named slot in a scope. `get_tensor()` is a read-only numpy view of the value
@@ -23,7 +25,7 @@ class ScopeVariable:
 
     def get_tensor(self) -> np.ndarray:
         if self.value is None:
-            raise ValueError(f"variable {self.name!r} has no value yet (run the startup program first?)")
+            raise InvalidArgumentError(f"variable {self.name!r} has no value yet (run the startup program first?)")
         view = self.value.view()
         view.flags.writeable = False
         return view
@@ -121,7 +123,7 @@ def global_scope() -> Scope:
 @contextlib.contextmanager
 def scope_guard(scope: Scope) -> Iterator[None]:
     if not isinstance(scope, Scope):
-        raise TypeError(f"scope_guard expects a Scope, got {type(scope).__name__}")
+        raise ArgumentTypeError(f"scope_guard expects a Scope, got {type(scope).__name__}")
     token = _current.set(scope)
     try:
         yield

@@ -171,8 +171,10 @@ def read_member(
             elif version == (2, 0):
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
             else:
-                raise ValueError(f"unsupported .npy format version {version}")
+                raise ModelFormatError(f"{path}: cannot read tensor {name!r}: unsupported .npy format version {version}")
             header_size = f.tell()
+    except ModelFormatError:
+        raise
     except Exception as e:  # zipfile/zlib/numpy raise a zoo of types for damaged members
         raise ModelFormatError(f"{path}: cannot read tensor {name!r}: {e}") from None
     if dtype.hasobject:

@@ -6,6 +6,7 @@ import contextlib
 import contextvars
 from collections.abc import Iterator
 
+from minigraph.errors import ArgumentTypeError
 from minigraph.ir.builder import Builder, StaticBuilder
 from minigraph.ir.program import Program
 
@@ -35,7 +36,7 @@ def default_startup_program() -> Program:
 def program_guard(main_program: Program, startup_program: Program | None = None) -> Iterator[None]:
     """Make `main_program` (and `startup_program`) the defaults inside the block."""
     if not isinstance(main_program, Program):
-        raise TypeError(f"program_guard expects a Program, got {type(main_program).__name__}")
+        raise ArgumentTypeError(f"program_guard expects a Program, got {type(main_program).__name__}")
     token = _main.set(main_program)
     token2 = _startup.set(startup_program) if startup_program is not None else None
     try:

@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from minigraph.errors import ArgumentTypeError
 from minigraph.ir.block import Block
 from minigraph.ir.naming import NameGenerator
 from minigraph.ir.operator import Operator, OpRole
@@ -31,6 +32,8 @@ class Program:
         self._version = 0
         self._current_block_idx = 0
         self._uid = next(_program_ids)  # a stable identity for plan caches
+        # Shared by a program and its clones: a Variable of one may key a feed of another.
+        self._lineage = self._uid
         # The builder that runs this program's ops as they are emitted: set on an eager
         # tape (minigraph.dygraph), None for a static program.
         self.eager_builder: Builder | None = None
@@ -50,7 +53,7 @@ class Program:
     @random_seed.setter
     def random_seed(self, seed: int) -> None:
         if not isinstance(seed, int) or isinstance(seed, bool):
-            raise TypeError(f"random_seed must be an int, got {seed!r}")
+            raise ArgumentTypeError(f"random_seed must be an int, got {seed!r}")
         self._random_seed = seed
         self._bump()
 
@@ -79,6 +82,7 @@ class Program:
         """A deep copy. With for_test=True: drop backward, optimizer and averaging ops and
         the variables only they use, and set is_test=True on every op that has it."""
         new = Program()
+        new._lineage = self._lineage
         new.names = self.names.copy()
         new._random_seed = self._random_seed
         new.blocks = []

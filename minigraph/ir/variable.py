@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from minigraph.errors import GraphBuildError
+from minigraph.errors import GraphBuildError, InvalidArgumentError
 from minigraph.ir.arithmetic import Operators
 from minigraph.types import normalize_dtype, normalize_shape, shape_text
 
@@ -99,7 +99,7 @@ class Variable(Operators):
                 f"(scope.var({self.name!r}).set(value))"
             )
         if arr.shape != self.value.shape:
-            raise ValueError(f"set_value: {self.name!r} has shape {self.value.shape}, got {arr.shape}")
+            raise InvalidArgumentError(f"set_value: {self.name!r} has shape {self.value.shape}, got {arr.shape}")
         self.value = np.array(arr, dtype=self.value.dtype, copy=True)
 
     # --- gradients (eager) ------------------------------------------------------------------

@@ -7,7 +7,7 @@ import math
 from numbers import Integral, Real
 from typing import Any
 
-from minigraph.errors import GraphBuildError
+from minigraph.errors import ArgumentTypeError, GraphBuildError
 from minigraph.initializer import Initializer, Normal
 from minigraph.ir.variable import Parameter, Variable
 from minigraph.layers.helper import LayerHelper
@@ -60,7 +60,7 @@ def _check_layout(where: str, data_format: str) -> None:
 
 def _check_image(where: str, input: Any, data_format: str) -> None:
     if not isinstance(input, Variable):
-        raise TypeError(f"{where}: input must be a Variable, got {type(input).__name__}")
+        raise ArgumentTypeError(f"{where}: input must be a Variable, got {type(input).__name__}")
     if len(input.shape) != 4:
         layout = "[N, C, H, W]" if data_format == "NCHW" else "[N, H, W, C]"
         raise GraphBuildError(

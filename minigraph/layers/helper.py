@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from minigraph.errors import GraphBuildError
+from minigraph.errors import ArgumentTypeError, GraphBuildError
 from minigraph.initializer import Constant, Initializer, Xavier
 from minigraph.ir.builder import Builder
 from minigraph.ir.framework import current_builder
@@ -81,5 +81,5 @@ class LayerHelper:
         if act is None:
             return x
         if not isinstance(act, str):
-            raise TypeError(f"{self.name}: act must be an activation op name such as 'relu', got {act!r}")
+            raise ArgumentTypeError(f"{self.name}: act must be an activation op name such as 'relu', got {act!r}")
         return self.emit(act, {"X": x})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from minigraph.errors import GraphBuildError
+from minigraph.errors import ArgumentTypeError, GraphBuildError
 from minigraph.ir.variable import Variable
 from minigraph.layers.helper import LayerHelper
 from minigraph.param_attr import ParamAttr
@@ -25,6 +25,9 @@ def fc(
     A list of inputs gets one weight each and their products summed."""
     helper = LayerHelper("fc", name)
     inputs = list(input) if isinstance(input, (list, tuple)) else [input]
+    for x in inputs:
+        if not isinstance(x, Variable):
+            raise ArgumentTypeError(f"{helper.name}: input must be a Variable or a list of Variables, got {x!r}")
     if not isinstance(size, int) or size <= 0:
         raise GraphBuildError(f"{helper.name}: size must be a positive int, got {size!r}")
     attrs = param_attr if isinstance(param_attr, (list, tuple)) else [param_attr] * len(inputs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from minigraph.errors import GraphBuildError, OpTypeError
+from minigraph.errors import ArgumentTypeError, GraphBuildError, OpTypeError
 from minigraph.initializer import Constant
 from minigraph.ir.variable import Parameter, Variable
 from minigraph.layers.helper import LayerHelper
@@ -71,7 +71,7 @@ def append_batch_norm(
 def input_channels(where: str, input: Variable, data_layout: str) -> int:
     """The channel count of `input` under `data_layout`, after checking rank and layout."""
     if not isinstance(input, Variable):
-        raise TypeError(f"{where}: input must be a Variable, got {type(input).__name__}")
+        raise ArgumentTypeError(f"{where}: input must be a Variable, got {type(input).__name__}")
     if input.dtype not in BN_DTYPES:
         raise OpTypeError(
             f"{where}: the data type of input {input.name!r} must be float32 or float64, but received {input.dtype}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from minigraph.errors import GraphBuildError
+from minigraph.errors import ArgumentTypeError, GraphBuildError
 from minigraph.ir.variable import Variable
 from minigraph.layers.helper import LayerHelper
 
@@ -36,7 +36,7 @@ def reshape(
     if actual_shape is not None:
         raise GraphBuildError("reshape: actual_shape (a shape tensor) is not supported; pass shape as a list")
     if not isinstance(shape, (list, tuple)):
-        raise TypeError(f"reshape: shape must be a list or tuple of ints, got {type(shape).__name__}")
+        raise ArgumentTypeError(f"reshape: shape must be a list or tuple of ints, got {type(shape).__name__}")
     helper = LayerHelper("reshape2", name)
     return _with_xshape("reshape2", helper, x, {"shape": [int(d) for d in shape]}, act)
 

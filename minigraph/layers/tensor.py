@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from minigraph.errors import GraphBuildError
+from minigraph.errors import ArgumentTypeError, GraphBuildError
 from minigraph.initializer import Constant, Initializer
 from minigraph.ir.framework import default_main_program, default_startup_program
 from minigraph.ir.variable import Parameter, Variable
@@ -22,7 +22,9 @@ def data(name: str, shape: Any, dtype: Any = "float32", lod_level: int = 0) -> V
     block = default_main_program().global_block()
     if block.has_var(name):
         raise GraphBuildError(f"data: a variable named {name!r} already exists in this program")
-    return block.create_var(name, normalize_shape(shape), normalize_dtype(dtype), stop_gradient=True, is_data=True)
+    where = f"data({name!r})"
+    shape, dtype = normalize_shape(shape, f"{where}: shape"), normalize_dtype(dtype, f"{where}: dtype")
+    return block.create_var(name, shape, dtype, stop_gradient=True, is_data=True)
 
 
 def create_parameter(
@@ -98,8 +100,10 @@ def assign(input: Any, output: Variable | None = None) -> Variable:
 
 
 def cast(x: Variable, dtype: Any) -> Variable:
+    if not isinstance(x, Variable):
+        raise ArgumentTypeError(f"cast: x must be a Variable, got {type(x).__name__}")
     helper = LayerHelper("cast")
-    dtype = normalize_dtype(dtype)
+    dtype = normalize_dtype(dtype, f"cast({x.name!r}): dtype")
     out = helper.create_tmp(dtype)
     helper.append_op("cast", {"X": x}, {"Out": out}, {"in_dtype": x.dtype, "out_dtype": dtype})
     return out

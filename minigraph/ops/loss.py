@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from minigraph.errors import GraphBuildError, OpTypeError
+from minigraph.errors import ExecutionError, GraphBuildError, OpTypeError
 from minigraph.ops.common import NO_SECOND_ORDER, norm_axis, require_float, simple_grad
 from minigraph.registry import GradContext, OpDef, register
 from minigraph.types import FLOAT_DTYPES, shape_text
@@ -54,7 +54,7 @@ def _hard_index(op: str, label: np.ndarray, classes: int, ignore_index: int) -> 
     valid = label != ignore_index
     bad = valid & ((label < 0) | (label >= classes))
     if bad.any():
-        raise ValueError(
+        raise ExecutionError(
             f"{op}: label {int(label[bad][0])} is out of range [0, {classes}) "
             f"({int(bad.sum())} bad label(s); ignore_index={ignore_index})"
         )

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from minigraph.errors import GraphBuildError, OpTypeError
+from minigraph.errors import ExecutionError, GraphBuildError, OpTypeError
 from minigraph.ops.buffers import empty, scrap
 from minigraph.ops.common import NO_SECOND_ORDER, grad_slots, like_inputs
 from minigraph.ops.layout import LAYOUTS, channel_axis
@@ -206,7 +206,7 @@ def _kernel(
     channels = x.shape[axis]
     if any(p.shape != (channels,) for p in (scale, bias, mean, var)):
         # only reachable when X's channel dimension was unknown at build time
-        raise ValueError(
+        raise ExecutionError(
             f"input X of shape {shape_text(x.shape)} has {channels} channels under "
             f"data_layout={attrs['data_layout']!r}, but Scale/Bias/Mean/Variance have shapes "
             f"{', '.join(shape_text(p.shape) for p in (scale, bias, mean, var))}"
@@ -217,7 +217,7 @@ def _kernel(
     if uses_batch_stats(attrs):
         m = x.size // channels
         if m < 2:
-            raise ValueError(_degenerate_message(x.shape, m))
+            raise ExecutionError(_degenerate_message(x.shape, m))
         mu = (_csum(x3) / dt.type(m)).astype(dt, copy=False)
         np.subtract(x3, _col(mu), out=y3)
         # Two-pass biased variance from the centred values: never E[x^2] - E[x]^2, which

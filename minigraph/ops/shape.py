@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from minigraph.errors import GraphBuildError
+from minigraph.errors import ExecutionError, GraphBuildError
 from minigraph.ops.common import NO_SECOND_ORDER, norm_axis
 from minigraph.registry import GradContext, OpDef, register
 from minigraph.types import shape_text
@@ -123,7 +123,7 @@ def _reshape(a: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     try:
         target = reshape_target(x.shape, a["shape"])
     except GraphBuildError as e:
-        raise ValueError(f"reshape2: {e}") from None
+        raise ExecutionError(f"reshape2: {e}") from None
     # A view: kernels never mutate their inputs, so sharing the buffer is safe.
     return x.reshape(target), _xshape_value(x)
 
@@ -367,7 +367,7 @@ def _split(a: dict[str, Any], x: np.ndarray) -> tuple[list[np.ndarray]]:
     try:
         sizes = split_sizes(x.shape[axis], a["num"], a["sections"])
     except GraphBuildError as e:
-        raise ValueError(f"split: {e}") from None
+        raise ExecutionError(f"split: {e}") from None
     return (np.split(x, np.cumsum(sizes)[:-1], axis=axis),)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from minigraph.errors import InvalidArgumentError
 from minigraph.ir.builder import Builder
 from minigraph.ir.variable import Parameter, Variable
 from minigraph.optimizer.base import Optimizer, UpdateOp, _check_number
@@ -40,7 +41,7 @@ class Adam(Optimizer):
         self._epsilon = _check_number(epsilon, "Adam: epsilon")
         for what, b in (("beta1", self._beta1), ("beta2", self._beta2)):
             if not 0.0 <= b < 1.0:
-                raise ValueError(f"Adam: {what} must be in [0, 1), got {b}")
+                raise InvalidArgumentError(f"Adam: {what} must be in [0, 1), got {b}")
         self._lazy_mode = bool(lazy_mode)
 
     def _create_accumulators(self, builder: Builder, params: list[Parameter]) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 
 from minigraph.backward import append_backward
 from minigraph.clip import ClipGradBase
+from minigraph.errors import ArgumentTypeError, InvalidArgumentError
 from minigraph.ir.builder import Builder, builder_for
 from minigraph.ir.framework import default_startup_program
 from minigraph.ir.operator import Operator, OpRole
@@ -48,12 +49,12 @@ class UpdateOp:
 
 def _check_number(value: Any, what: str) -> float:
     if isinstance(value, Variable):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{what} given as a Variable ({value.name!r}) is not supported; pass a Python number "
             f"(Paddle silently ignores a tensor here and uses the attribute's default)"
         )
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{what} must be a number, got {value!r}")
+        raise ArgumentTypeError(f"{what} must be a number, got {value!r}")
     return float(value)
 
 
@@ -74,14 +75,14 @@ class Optimizer:
         who = type(self).__name__
         if isinstance(learning_rate, Variable):
             if learning_rate.dtype not in ("float32", "float64") or tuple(learning_rate.shape) not in ((), (1,)):
-                raise TypeError(
+                raise ArgumentTypeError(
                     f"{who}: a learning_rate Variable must be a float with shape [] or [1], got "
                     f"{learning_rate.name!r} {learning_rate.dtype}{list(learning_rate.shape)}"
                 )
         elif isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)):
-            raise TypeError(f"{who}: learning_rate must be a number or a Variable, got {learning_rate!r}")
+            raise ArgumentTypeError(f"{who}: learning_rate must be a number or a Variable, got {learning_rate!r}")
         if grad_clip is not None and not isinstance(grad_clip, ClipGradBase):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"{who}: grad_clip must be a gradient clip such as GradientClipByGlobalNorm, got {grad_clip!r}"
             )
         self._learning_rate = learning_rate if isinstance(learning_rate, Variable) else float(learning_rate)
@@ -107,13 +108,17 @@ class Optimizer:
             opt.minimize(loss)   # inside program_guard(main, startup)
         """
         if not isinstance(loss, Variable):
-            raise TypeError(f"{type(self).__name__}.minimize expects the loss Variable, got {type(loss).__name__}")
+            raise ArgumentTypeError(
+                f"{type(self).__name__}.minimize expects the loss Variable, got {type(loss).__name__}"
+            )
         builder = builder_for(loss, startup_program or default_startup_program())
         if builder.immediate:
             # Eager: the gradients are what loss.backward() accumulated; the update ops run now.
             params = parameter_list if parameter_list is not None else self._parameter_list
             if params is None:
-                raise ValueError(f"{type(self).__name__}: in dygraph mode pass parameter_list=layer.parameters()")
+                raise InvalidArgumentError(
+                    f"{type(self).__name__}: in dygraph mode pass parameter_list=layer.parameters()"
+                )
             params_grads = builder.accumulated_gradients(list(params))
         else:
             params_grads = self.backward(loss, startup_program, parameter_list, no_grad_set)

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from minigraph.errors import GraphBuildError, MinigraphError
+from minigraph.errors import ArgumentTypeError, GraphBuildError, InvalidArgumentError, MinigraphError
 from minigraph.executor.scope import Scope, global_scope
 from minigraph.ir.builder import Builder
 from minigraph.ir.framework import current_builder
@@ -60,7 +60,7 @@ _COUNTERS = ("num_accumulates", "old_num_accumulates", "num_updates")
 
 def _check_window(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise TypeError(f"ModelAverage: {what} must be a non-negative int, got {value!r}")
+        raise ArgumentTypeError(f"ModelAverage: {what} must be a non-negative int, got {value!r}")
     return int(value)
 
 
@@ -89,9 +89,11 @@ class ModelAverage:
         name: str | None = None,
     ) -> None:
         if isinstance(average_window_rate, bool) or not isinstance(average_window_rate, (int, float, np.number)):
-            raise TypeError(f"ModelAverage: average_window_rate must be a number, got {average_window_rate!r}")
+            raise ArgumentTypeError(f"ModelAverage: average_window_rate must be a number, got {average_window_rate!r}")
         if not math.isfinite(float(average_window_rate)) or average_window_rate < 0:
-            raise ValueError(f"ModelAverage: average_window_rate must be finite and >= 0, got {average_window_rate!r}")
+            raise InvalidArgumentError(
+                f"ModelAverage: average_window_rate must be finite and >= 0, got {average_window_rate!r}"
+            )
         self.average_window = float(average_window_rate)
         self.min_average_window = _check_window(min_average_window, "min_average_window")
         self.max_average_window = _check_window(max_average_window, "max_average_window")
@@ -102,7 +104,7 @@ class ModelAverage:
         parameter_list = list(parameter_list) if parameter_list is not None else None
         builder = self._builder = current_builder()
         if builder.immediate and parameter_list is None:
-            raise ValueError("ModelAverage: in dygraph mode pass parameter_list=layer.parameters()")
+            raise InvalidArgumentError("ModelAverage: in dygraph mode pass parameter_list=layer.parameters()")
         for p in parameter_list or ():
             if isinstance(p, Variable) and p.block.program is not builder.program:
                 raise GraphBuildError(
@@ -209,10 +211,10 @@ class ModelAverage:
                 if isinstance(p, str):
                     found = main.global_block()._find_var_recursive(p)
                     if not isinstance(found, Parameter):
-                        raise ValueError(f"ModelAverage: {p!r} is not a parameter of the main program")
+                        raise InvalidArgumentError(f"ModelAverage: {p!r} is not a parameter of the main program")
                     p = found
                 elif not isinstance(p, Parameter):
-                    raise TypeError(f"ModelAverage: parameter_list holds {p!r}, which is not a parameter")
+                    raise ArgumentTypeError(f"ModelAverage: parameter_list holds {p!r}, which is not a parameter")
                 candidates.append(p)
         chosen, seen = [], set()
         for p in candidates:
@@ -284,7 +286,7 @@ class ModelAverage:
         if executor is None:
             raise ModelAverageError(f"ModelAverage.{what}() needs the executor that runs the programs: {what}(exe)")
         if not hasattr(executor, "run"):
-            raise TypeError(f"ModelAverage.{what}(): expected an Executor, got {type(executor).__name__}")
+            raise ArgumentTypeError(f"ModelAverage.{what}(): expected an Executor, got {type(executor).__name__}")
         return global_scope() if scope is None else scope
 
     def _apply_static(self, executor: Any, scope: Scope) -> None:

@@ -21,6 +21,8 @@ import json
 from importlib import resources
 from typing import Any
 
+from minigraph.errors import InvalidArgumentError
+
 
 # The page's style and script live beside this module as plain files (easier to read and
 # lint than Python strings); every page inlines them, so it needs no network.
@@ -32,7 +34,7 @@ def _asset(name: str) -> str:
 def _svg_element(svg: str) -> str:
     start = svg.find("<svg")
     if start < 0:
-        raise ValueError("html_page: the input holds no <svg> element")
+        raise InvalidArgumentError("html_page: the input holds no <svg> element")
     return svg[start:]
 
 

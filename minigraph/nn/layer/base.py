@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from minigraph.errors import InvalidArgumentError
 from minigraph.executor.scope import global_scope
 from minigraph.initializer import Initializer
 from minigraph.ir.builder import builder_for
@@ -125,7 +126,7 @@ class Layer:
         for name, p in params.items():
             value = np.asarray(state[name])
             if tuple(value.shape) != tuple(p.shape):
-                raise ValueError(f"set_state_dict: {name!r} has shape {tuple(p.shape)}, got {value.shape}")
+                raise InvalidArgumentError(f"set_state_dict: {name!r} has shape {tuple(p.shape)}, got {value.shape}")
             builder_for(p).set_value(p, value.astype(p.dtype), scope or global_scope())
 
     load_dict = set_state_dict
