@@ -171,7 +171,7 @@ def read_member(
             elif version == (2, 0):
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
             else:
-                raise ModelFormatError(f"{path}: cannot read tensor {name!r}: unsupported .npy format version {version}")
+                raise ModelFormatError(f"{path}: cannot read tensor {name!r}: unsupported .npy version {version}")
             header_size = f.tell()
     except ModelFormatError:
         raise
