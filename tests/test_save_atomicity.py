@@ -342,3 +342,32 @@ def test_a_directory_with_the_old_fixed_archive_name_loads_and_is_replaced_clean
     net.save(kind, d)
     assert version_of(net, kind, d) == 8
     assert leftovers(kind, d) == []  # the superseded params.npz and the old temporary are gone
+
+
+def test_saves_from_two_threads_into_one_directory_take_turns(tmp_path):
+    """Each save deletes the archives its manifest no longer names; two interleaved saves
+    would delete each other's new archive. The directory lock makes them take turns."""
+    import threading
+
+    nets = [Net(), Net()]
+    for v, net in enumerate(nets, start=1):
+        net.set_version(v)
+    errors = []
+
+    def save_often(net: Net) -> None:
+        try:
+            for _ in range(15):
+                for kind in MANIFEST:
+                    net.save(kind, tmp_path / kind)
+        except Exception as e:  # noqa: BLE001 -- collected and reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=save_often, args=(net,)) for net in nets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for kind in MANIFEST:
+        assert version_of(nets[0], kind, tmp_path / kind) in (1, 2)
+        assert leftovers(kind, tmp_path / kind) == []

@@ -4,13 +4,16 @@
   batch_norm statistics, optimizer state, learning rates) in one `.npz` plus a JSON manifest.
 * `save_program` / `load_program`: a Program as versioned JSON.
 * `save_inference_model` / `load_inference_model`: the test-mode program pruned to the
-  targets (`model.json`) and the weights it uses (`params.npz`).
+  targets (`model.json`) and the weights it uses (`model.<hex>.npz`).
 
-Files hold data only: JSON, and arrays read with `np.load(..., allow_pickle=False)`, so
-loading a file can never run code. Writes are atomic (temporary files, then `os.replace`),
-and loading checks everything (format version, ops against the registry, every tensor's
-presence, dtype and shape) before it touches the scope; errors are ModelFormatError naming
-the file and the item.
+Files hold data only: JSON (parsed with bounds on nesting and number sizes), and arrays
+read with `allow_pickle=False` after their headers are checked against the manifest, so
+loading a file can never run code or allocate more than the manifest declares. A save has
+one commit point (minigraph.io.atomic): the archive goes under a content-addressed name,
+then the manifest naming it replaces the old one, so an interrupted save leaves the previous
+model whole. Loading checks everything (format version, block tree, ops against the
+registry, every tensor's presence, dtype and shape) before it touches the scope; errors are
+ModelFormatError naming the file and the item.
 """
 
 from minigraph.io.files import ModelFileNotFoundError
