@@ -19,7 +19,7 @@ from typing import Any
 from minigraph import io, viz
 from minigraph.errors import MinigraphError, ModelFormatError
 from minigraph.executor import Executor, Scope, scope_guard
-from minigraph.io.files import ModelFileNotFoundError, read_json
+from minigraph.io.files import read_json
 from minigraph.ir.operator import OpRole
 from minigraph.ir.program import Program, program_from_dict
 from minigraph.ir.variable import Parameter, Variable
@@ -127,69 +127,46 @@ def _load_model(path: str) -> tuple[Program, list[str] | None, list[str] | None]
     """(program, feed names, fetch names) from a saved model; the names are None when the
     model does not say (a plain program rather than an inference model).
 
-    Uses minigraph.io's loaders when that module provides them, else reads the JSON form
-    (`json.dump(program.to_dict(), f)`), so the command keeps working as minigraph.io grows.
+    Uses minigraph.io's loaders, falling back to reading the JSON form
+    (`json.dump(program.to_dict(), f)`, or a directory's model.json and meta.json).
     """
     if not os.path.exists(path):
         raise CliError(f"{path}: no such file or directory")
-    io_error: Exception | None = None
-    io = _io_module()
-    if io is not None:
-        try:
-            loaded = _load_with_io(io, path)
-        except Exception as e:  # noqa: BLE001 -- judged below: fall back to the plain JSON reader, or report
-            if _is_inference_model(path) and not _only_weights_missing(e, path):
-                # minigraph.io's own format, damaged (a pickled, corrupt or mismatched weights
-                # file, a bad program): reading model.json alone would hide that. Only a
-                # missing weights file is fine: the program can still be described and drawn.
-                msg = _one_line(e)
-                raise CliError(msg if path in msg else f"{path}: {msg}") from None
-            io_error = e
-        else:
-            if loaded is not None:
-                return loaded
+    try:
+        return _load_with_io(path)
+    except Exception as e:  # noqa: BLE001 -- judged here: fall back to the plain JSON reader, or report
+        io_error = e
+        # minigraph.io's own format, damaged (a pickled, corrupt or mismatched weights file, a
+        # bad program): reading model.json alone would hide that. Only a missing weights file
+        # is fine (model.json is there, so the file missed is the archive it names).
+        if _is_inference_model(path) and not isinstance(e, io.ModelFileNotFoundError):
+            raise CliError(_with_path(e, path)) from None
     try:
         return _load_json(path)
-    except CliError as e:
-        if io_error is not None:
-            msg = _one_line(io_error)
-            raise CliError(msg if path in msg else f"{path}: {msg}") from None
-        raise e from None
+    except CliError:
+        raise CliError(_with_path(io_error, path)) from None
+
+
+def _with_path(error: BaseException, path: str) -> str:
+    msg = _one_line(error)
+    return msg if path in msg else f"{path}: {msg}"
 
 
 def _is_inference_model(path: str) -> bool:
     """Whether `path` is a directory whose model.json says it is minigraph.io's inference model."""
-    if not os.path.isdir(path):
-        return False
     try:
-        doc = _read_json(os.path.join(path, "model.json"))
+        doc = _read_json(os.path.join(path, "model.json")) if os.path.isdir(path) else None
     except CliError:
         return False
     return isinstance(doc, dict) and doc.get("format") == "minigraph.inference_model"
 
 
-def _only_weights_missing(error: Exception, path: str) -> bool:
-    """A model directory whose weights file is absent: model.json is there, so the file
-    the loader missed is the archive it names."""
-    return isinstance(error, ModelFileNotFoundError) and os.path.isfile(os.path.join(path, "model.json"))
-
-
-def _io_module() -> Any:
-    return io
-
-
-def _load_with_io(io: Any, path: str) -> tuple[Program, list[str] | None, list[str] | None] | None:
+def _load_with_io(path: str) -> tuple[Program, list[str] | None, list[str] | None]:
     if os.path.isdir(path):
-        load_inference_model = getattr(io, "load_inference_model", None)
-        if load_inference_model is None:
-            return None
         with scope_guard(Scope()):  # loading the weights must not touch the user's global scope
-            program, feeds, fetches = load_inference_model(path, Executor())
+            program, feeds, fetches = io.load_inference_model(path, Executor())
         return program, [_name(f) for f in feeds], [_name(f) for f in fetches]
-    load_program = getattr(io, "load_program", None)
-    if load_program is None:
-        return None
-    program = load_program(path)
+    program = io.load_program(path)
     feeds, fetches = _feed_fetch_ops(program)
     return program, feeds, fetches
 
