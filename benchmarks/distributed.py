@@ -157,10 +157,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"overlap hides {hidden:.3f} ms of allreduce wait per step (16 KB buckets)")
     sweep = results["2 procs x 1 thread"].get("allreduce_us", {})
     if sweep:
-        print(
-            "2-process allreduce (us): "
-            + ", ".join(f"{int(k) // 1024 or k} {'KB' if int(k) >= 1024 else 'B'}: {v:.1f}" for k, v in sweep.items())
-        )
+        print("2-process allreduce, microseconds by size: " + ", ".join(f"{k} B: {v:.1f}" for k, v in sweep.items()))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
