@@ -10,10 +10,11 @@ Rows (each in fresh processes, BLAS threads pinned with OPENBLAS_NUM_THREADS):
                         sync_batch_norm; default buckets (32 MB: one bucket), then 16 KB
                         buckets with the overlap on and off (off: each wait follows its start)
 
-Per row: samples/s, ms per step, and per step the ms blocked in c_wait (the part of the
-bucketed allreduce the overlap did not hide) and in blocking collectives (sync_batch_norm's
-statistics and gradient sums). "hidden" = wait without overlap - wait with overlap. A
-2-process allreduce sweep (latency, bandwidth) feeds the cost model in docs/distributed.md.
+Per row: samples/s, ms per step (wall clock, and this process's CPU time), and per step
+the ms blocked in c_wait (the part of the bucketed allreduce the overlap did not hide) and
+in blocking collectives (sync_batch_norm's statistics and gradient sums). "hidden" = wait
+without overlap - wait with overlap. A 2-process allreduce sweep (latency, bandwidth)
+feeds the cost model in docs/distributed.md.
 Not a timed test: the numbers depend on the machine and its load.
 """
 
@@ -66,17 +67,21 @@ def worker(cfg: dict[str, Any]) -> dict[str, Any]:
         exe.run(main, feed=feed, fetch_list=[loss])
     dist.barrier()
     comm.stats.reset()
-    times = []
+    times, cpu = [], []
     for _ in range(cfg["steps"]):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         exe.run(main, feed=feed, fetch_list=[loss])
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     step = float(np.median(times))
     steps = cfg["steps"]
     grad_bytes = sum(int(np.prod(p.shape)) * 4 for p in main.all_parameters() if p.trainable)
     out = {
         "samples_per_s": s["batch"] / step,
         "step_ms": step * 1e3,
+        # CPU time of this process per step: well below step_ms means it waited for a core
+        # (the machine is shared) or for the other rank
+        "cpu_ms": float(np.median(cpu)) * 1e3,
         "wait_ms": comm.stats.wait_seconds / steps * 1e3,
         "blocking_ms": comm.stats.blocking_seconds / steps * 1e3,
         "buckets": comm.stats.buckets / steps,
@@ -144,12 +149,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(json.dumps(out), flush=True)
         return out
     results: dict[str, Any] = {}
-    print(f"{'configuration':32} {'samples/s':>10} {'ms/step':>8} {'wait ms':>8} {'blocking ms':>11} {'buckets':>7}")
+    print(
+        f"{'configuration':32} {'samples/s':>10} {'ms/step':>8} {'cpu ms':>7} {'wait ms':>8} {'blocking ms':>11} "
+        f"{'buckets':>7}"
+    )
     for name, nproc, threads, cfg in ROWS:
         r = run_row(nproc, threads, {**cfg, "steps": args.steps})
         results[name] = r
         print(
-            f"{name:32} {r['samples_per_s']:10.0f} {r['step_ms']:8.2f} {r['wait_ms']:8.3f} "
+            f"{name:32} {r['samples_per_s']:10.0f} {r['step_ms']:8.2f} {r['cpu_ms']:7.2f} {r['wait_ms']:8.3f} "
             f"{r['blocking_ms']:11.3f} {r['buckets']:7.0f}",
             flush=True,
         )
