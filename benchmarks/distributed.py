@@ -112,6 +112,35 @@ def allreduce_sweep() -> dict[str, float]:
     return result
 
 
+def cost_model(sweep: dict[str, float], ms_per_sample: float, grad_bytes: int, local_batch: int = 16) -> dict[str, Any]:
+    """docs/distributed.md's model, fitted to this machine: alpha (latency) from the smallest
+    allreduce, beta (bandwidth) from the 1 MB one; a step of N processes is its compute plus a
+    ring allreduce of the gradients, 2(N-1) alpha + 2(N-1)/N S/beta, plus sync_batch_norm's
+    four latency-bound collectives per step (2 layers x forward and backward), 4 log2(N) alpha.
+    No overlap is assumed (one 32 MB bucket), so this is the worst case."""
+    import math
+
+    alpha = sweep["64"] / 2 * 1e-6  # a 2-process allreduce of 64 bytes: two latency terms
+    beta = (1 << 20) / ((sweep[str(1 << 20)] - sweep["64"]) * 1e-6)
+    compute = ms_per_sample * local_batch
+
+    def comm(n: int) -> float:
+        if n == 1:
+            return 0.0
+        ring = 2 * (n - 1) * alpha + 2 * (n - 1) / n * grad_bytes / beta
+        return (ring + 4 * math.ceil(math.log2(n)) * alpha) * 1e3
+
+    sizes = (1, 2, 4, 8, 16, 64)
+    return {
+        "alpha_us": alpha * 1e6,
+        "beta_gb_s": beta / 1e9,
+        "compute_ms": compute,
+        "comm_ms": {n: comm(n) for n in sizes},
+        "predicted_ms": {n: compute + comm(n) for n in sizes},
+        "efficiency": {n: compute / (compute + comm(n)) for n in sizes},
+    }
+
+
 ROWS = [
     ("1 proc x 1 thread", 1, 1, {"distributed": False}),
     ("1 proc x 2 threads", 1, 2, {"distributed": False}),
@@ -166,6 +195,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     sweep = results["2 procs x 1 thread"].get("allreduce_us", {})
     if sweep:
         print("2-process allreduce, microseconds by size: " + ", ".join(f"{k} B: {v:.1f}" for k, v in sweep.items()))
+        model = cost_model(
+            sweep, results["1 proc x 1 thread"]["cpu_ms"] / 32, results["2 procs x 1 thread"]["grad_bytes"]
+        )
+        results["cost_model"] = model
+        print(
+            f"cost model: alpha {model['alpha_us']:.1f} us, beta {model['beta_gb_s']:.2f} GB/s; predicted 2-process "
+            f"step {model['predicted_ms'][2]:.2f} ms (compute {model['compute_ms']:.2f} + communication "
+            f"{model['comm_ms'][2]:.3f}); weak-scaling efficiency by N: "
+            + ", ".join(f"{n}: {e:.0%}" for n, e in model["efficiency"].items())
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
