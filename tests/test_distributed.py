@@ -132,7 +132,7 @@ def test_one_bucket_by_default_and_blocking_waits_without_overlap():
 def test_collective_ops_have_their_own_colour_in_the_drawing():
     main, _, _ = _net()
     src = mg.viz.to_dot(main).source
-    assert "#e8a400" in src and "collective (communication) op" in src
+    assert "#795548" in src and "collective (communication) op" in src
     assert "c_allreduce_start" in src
     hidden = mg.viz.to_dot(main, show_grad=False).source
     assert "c_allreduce_start" not in hidden and "c_wait" not in hidden

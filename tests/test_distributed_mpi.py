@@ -2,13 +2,12 @@
 timeout, so a hang fails the test instead of stalling the suite) on tests/distributed_worker.py
 or the example, and compares what the ranks computed with one process on the whole batch.
 
-Skipped without mpi4py/mpiexec, except under CI=true, where they are required (.ci/run
-installs minigraph[distributed]).
+Skipped without mpi4py/mpiexec, except under CI, where they are required (tests/conftest.py's
+rule; .ci/run installs minigraph[distributed]).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import signal
@@ -28,20 +27,7 @@ WORKER = ROOT / "tests" / "distributed_worker.py"
 TIMEOUT = 120  # seconds for one launch (a few seconds normally; a hang must fail, not stall CI)
 
 
-def _mpi_available() -> str | None:
-    if importlib.util.find_spec("mpi4py") is None:
-        return "mpi4py is not installed (pip install 'minigraph[distributed]')"
-    try:
-        find_mpiexec()
-    except Exception as e:
-        return str(e)
-    return None
-
-
-_MISSING = _mpi_available()
-pytestmark = pytest.mark.skipif(
-    _MISSING is not None and not os.environ.get("CI"), reason=f"needs MPI: {_MISSING or ''}"
-)
+pytestmark = pytest.mark.usefixtures("requires_mpi")
 
 
 def mpirun(args: list[str], n: int = 2, timeout: float = TIMEOUT, cwd: Path = ROOT) -> tuple[int, str, str, float]:
@@ -218,5 +204,5 @@ def _launch(args: list[str]) -> tuple[int, str, str, float]:
     return proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - t0
 
 
-def test_mpiexec_is_the_environments(tmp_path):
-    assert shutil.which(find_mpiexec())
+def test_the_launcher_finds_the_environments_mpiexec(requires_mpi):
+    assert find_mpiexec() == requires_mpi and shutil.which(requires_mpi)
