@@ -118,6 +118,8 @@ def test_transpiler_buckets_start_after_their_last_gradient_and_wait_before_the_
     bcast = [op.input("X")[0] for op in startup.global_block().ops if op.type == "c_broadcast"]
     assert sorted(bcast) == sorted(p.name for p in main.all_parameters())
     assert "c_allreduce_start(X=" in str(main) and "reduce='avg'" in str(main)
+    main.verify()
+    startup.verify()
 
 
 def test_one_bucket_by_default_and_blocking_waits_without_overlap():

@@ -18,6 +18,7 @@ op here is the identity (c_reduce_sum too: process 0 is the root).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ import numpy as np
 from minigraph.errors import GraphBuildError, OpTypeError
 from minigraph.ops import comm
 from minigraph.ops.common import same_as
-from minigraph.registry import OpDef, register
+from minigraph.registry import GradContext, OpDef, register
 from minigraph.types import FLOAT_DTYPES, shape_text
 
 NO_MAX_GRAD = (
@@ -71,8 +72,8 @@ def _allreduce_kernel(reduce: str, average: bool) -> Any:
     return kernel
 
 
-def _same_op_grad(op_type: str) -> Any:
-    def grad(g: Any) -> None:
+def _same_op_grad(op_type: str) -> Callable[[GradContext], None]:
+    def grad(g: GradContext) -> None:
         g.emit(op_type, attrs={"ring_id": g.attr("ring_id")}, X=g.out_grad("Out"), Out=g.in_grad("X"))
 
     return grad
@@ -224,8 +225,8 @@ def _reducescatter_kernel(attrs: dict[str, Any], x: np.ndarray) -> tuple[np.ndar
     return (out,)
 
 
-def _paired(op_type: str) -> Any:
-    def grad(g: Any) -> None:
+def _paired(op_type: str) -> Callable[[GradContext], None]:
+    def grad(g: GradContext) -> None:
         attrs = {"ring_id": g.attr("ring_id"), "nranks": g.attr("nranks")}
         g.emit(op_type, attrs=attrs, X=g.out_grad("Out"), Out=g.in_grad("X"))
 
