@@ -2,6 +2,7 @@
 
 from minigraph import (
     clip,
+    distributed,
     dygraph,
     initializer,
     io,
@@ -71,6 +72,7 @@ __all__ = [
     "default_startup_program",
     "global_scope",
     "gradients",
+    "distributed",
     "dygraph",
     "io",
     "jit",

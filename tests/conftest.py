@@ -1,5 +1,5 @@
 """One rule for tests that need something pip does not install (Graphviz's `dot`, Chromium)
-or an optional Python package (mkdocs):
+or an optional Python package (mkdocs; mpi4py and MPICH's mpiexec):
 
 - on a developer's machine without it, the test is skipped, with the reason and how to
   install it;
@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import sys
 
 import pytest
 
@@ -56,3 +57,14 @@ def requires_mkdocs() -> str:
     """The docs toolchain (mkdocs and mkdocstrings' python handler), from the `docs` extra."""
     found = importlib.util.find_spec("mkdocs") and importlib.util.find_spec("mkdocstrings_handlers")
     return require("mkdocs" if found else None, "mkdocs with mkdocstrings-python", "pip install -e '.[docs]'")
+
+
+@pytest.fixture(scope="session")
+def requires_mpi() -> str:
+    """Path of `mpiexec` (the venv's, from MPICH's wheel, else PATH's) with mpi4py importable:
+    the `distributed` extra. Session-scoped, so module fixtures that launch jobs come after it."""
+    found = None
+    if importlib.util.find_spec("mpi4py") is not None:
+        here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+        found = here if os.access(here, os.X_OK) else shutil.which("mpiexec")
+    return require(found, "MPI (mpi4py and mpiexec)", "pip install -e '.[distributed]'")

@@ -41,8 +41,8 @@ def test_code_blocks_run(page, tmp_path):
 
 def test_docs_say_nothing_about_what_does_not_exist():
     text = "\n".join(p.read_text(encoding="utf-8") for p in PAGES)
-    # distributed training and ONNX export are not built: the docs may only say so
-    for word in ("minigraph.distributed", "minigraph.onnx", "init_parallel_env", "export_inference_model"):
+    # ONNX export is not built: the docs may only say so
+    for word in ("minigraph.onnx", "export_inference_model"):
         assert word not in text, word
     assert "../shared" not in text and not re.search(r"\bissue \d+", text)
 

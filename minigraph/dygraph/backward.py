@@ -16,6 +16,7 @@ stop_gradient flags): a repeated step only re-binds values and runs the cached o
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,8 +130,16 @@ class GradProgramCache:
         return program
 
 
-def run_backward(loss: Variable, cache: GradProgramCache, retain_graph: bool = False) -> None:
-    """Accumulate d(loss)/d(leaf) into `_grad` of every leaf that needs a gradient."""
+# Sees each backward's (leaf, gradient) pairs before they accumulate; returns the pairs to
+# accumulate (EagerBuilder.add_gradient_hook).
+GradHook = Callable[[list[tuple[Variable, np.ndarray]]], list[tuple[Variable, np.ndarray]]]
+
+
+def run_backward(
+    loss: Variable, cache: GradProgramCache, retain_graph: bool = False, hooks: Sequence[GradHook] = ()
+) -> None:
+    """Accumulate d(loss)/d(leaf) into `_grad` of every leaf that needs a gradient (after
+    passing the pairs through `hooks`)."""
     if loss.value is None:
         raise GraphBuildError(f"backward(): {loss.name!r} has no value")
     root = (loss, loss.version)
@@ -144,8 +153,10 @@ def run_backward(loss: Variable, cache: GradProgramCache, retain_graph: bool = F
     program = cache.get(layout)
     env = dict(zip(program.names, layout.values))
     _execute(program.ops, env)
-    for i, grad_name in program.leaf_grads:
-        var, g = layout.keys[i][0], env[grad_name]
+    pairs = [(layout.keys[i][0], env[grad_name]) for i, grad_name in program.leaf_grads]
+    for hook in hooks:
+        pairs = hook(pairs)
+    for var, g in pairs:
         var._grad = g.copy() if var._grad is None else var._grad + g
     if not retain_graph:
         for entry in entries:

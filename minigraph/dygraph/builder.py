@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from minigraph.dygraph.backward import GradProgramCache, run_backward
+from minigraph.dygraph.backward import GradHook, GradProgramCache, run_backward
 from minigraph.dygraph.tape import Tape, TapeEntry
 from minigraph.errors import ArgumentTypeError, ExecutionError, GraphBuildError, MinigraphError
 from minigraph.ir.block import infer
@@ -36,6 +36,7 @@ class EagerBuilder(Builder):
         self.grad_enabled = True
         self._op_count = 0  # ops run so far: the position that seeds a random op
         self._grad_programs = GradProgramCache()
+        self._gradient_hooks: list[GradHook] = []
 
     def reseed(self, seed: int) -> None:
         self.program.random_seed = int(seed)
@@ -87,7 +88,10 @@ class EagerBuilder(Builder):
 
     # --- gradients ---------------------------------------------------------------------------
     def run_backward(self, loss: Variable, retain_graph: bool = False) -> None:
-        run_backward(loss, self._grad_programs, retain_graph)
+        run_backward(loss, self._grad_programs, retain_graph, self._gradient_hooks)
+
+    def add_gradient_hook(self, hook: GradHook) -> None:
+        self._gradient_hooks.append(hook)
 
     def accumulated_gradients(self, parameters: Sequence[Parameter]) -> list[tuple[Parameter, Variable]]:
         pairs = []

@@ -83,6 +83,13 @@ class Builder:
         A static program has none; its gradients are ops (`append_backward`)."""
         raise GraphBuildError("a static program has no accumulated gradients; use append_backward(loss)")
 
+    def add_gradient_hook(self, hook: Any) -> None:
+        """Eager mode: call `hook(pairs)` on every backward's (leaf, gradient array) pairs
+        before they accumulate into the leaves, and accumulate what it returns (data
+        parallelism averages them over processes here). A static program has no eager
+        backward; it rewrites its gradient ops instead (minigraph.passes)."""
+        raise GraphBuildError("gradient hooks need eager mode; a static program's gradients are ops")
+
     def value_of(self, var: Variable, scope: Any) -> Any:
         """The current value of a persistable variable, as a numpy array."""
         raise NotImplementedError

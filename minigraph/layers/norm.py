@@ -45,16 +45,18 @@ def append_batch_norm(
     attrs: dict[str, Any],
     in_place: bool,
     act: str | None,
+    op_type: str = "batch_norm",
 ) -> Variable:
-    """Append one batch_norm op (and its act) reading `params` = (scale, bias, mean, var).
-    MeanOut/VarianceOut are the statistics themselves; with in_place, Y is the input."""
+    """Append one batch_norm op (or `op_type`: sync_batch_norm) and its act, reading
+    `params` = (scale, bias, mean, var). MeanOut/VarianceOut are the statistics themselves;
+    with in_place, Y is the input."""
     scale, bias, mean, variance = params
     dtype = input.dtype
     saved_mean = helper.create_tmp(dtype, stop_gradient=True)
     saved_variance = helper.create_tmp(dtype, stop_gradient=True)
     y = input if in_place else helper.create_tmp(dtype)
     helper.append_op(
-        "batch_norm",
+        op_type,
         {"X": input, "Scale": scale, "Bias": bias, "Mean": mean, "Variance": variance},
         {
             "Y": y,

@@ -3,6 +3,8 @@
 from minigraph.ops import (  # noqa: F401
     activation,
     average,
+    bucket,
+    collective,
     conv,
     dropout,
     init,
@@ -14,6 +16,7 @@ from minigraph.ops import (  # noqa: F401
     pool,
     reduction,
     shape,
+    sync_norm,
 )
 from minigraph.registry import OpDef, all_ops, get_op, register
 

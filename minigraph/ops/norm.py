@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -124,11 +125,15 @@ def _degenerate_message(shape: tuple[int, ...], m: int) -> str:
 # --- forward ------------------------------------------------------------------------------
 
 
-def _infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+def infer_batch_norm(
+    ins: dict[str, Any], attrs: dict[str, Any], op: str = "batch_norm", local_batch: bool = True
+) -> dict[str, Any]:
+    """Shape inference of batch_norm (and of sync_batch_norm: `op`, and `local_batch=False`
+    because its statistics come from the batches of all processes, not this one's alone)."""
     x = ins["X"]
     if x.dtype not in BN_DTYPES:
         raise OpTypeError(
-            f"op batch_norm: the data type of input X {x.name!r} must be float32 or float64, but received {x.dtype}"
+            f"op {op}: the data type of input X {x.name!r} must be float32 or float64, but received {x.dtype}"
         )
     check_rank(x.shape)
     check_layout(attrs["data_layout"])
@@ -139,7 +144,7 @@ def _infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
         v = ins[slot]
         if v.dtype != x.dtype:
             raise OpTypeError(
-                f"op batch_norm: input {slot} {v.name!r} is {v.dtype} but X {x.name!r} is {x.dtype}; "
+                f"op {op}: input {slot} {v.name!r} is {v.dtype} but X {x.name!r} is {x.dtype}; "
                 f"the parameters and statistics must have the input's dtype"
             )
         if len(v.shape) != 1 or (channels >= 0 and v.shape[0] >= 0 and v.shape[0] != channels):
@@ -149,7 +154,7 @@ def _infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
                 f"data_layout={attrs['data_layout']!r}"
             )
     m = values_per_channel(x.shape, axis)
-    if uses_batch_stats(attrs) and 0 <= m < 2:
+    if local_batch and uses_batch_stats(attrs) and 0 <= m < 2:
         raise GraphBuildError(_degenerate_message(x.shape, m))
     stat = ((channels if channels >= 0 else ins["Scale"].shape[0],), x.dtype)
     return {"Y": (x.shape, x.dtype), "MeanOut": stat, "VarianceOut": stat, "SavedMean": stat, "SavedVariance": stat}
@@ -197,9 +202,43 @@ def _col(v: np.ndarray) -> np.ndarray:
     return v.reshape(1, -1, 1)
 
 
-def _kernel(
-    attrs: dict[str, Any], x: np.ndarray, scale: np.ndarray, bias: np.ndarray, mean: np.ndarray, var: np.ndarray
+# sync_batch_norm's hooks (minigraph/ops/sync_norm.py): per-channel (count, mean, biased
+# variance) of this process -> the same over every process; and (count, sum(dy),
+# sum(dy * xhat)) -> the sums over every process, which the input gradient needs.
+Combine = Callable[[int, np.ndarray, np.ndarray], tuple[int, np.ndarray, np.ndarray]]
+
+
+def _batch_moments(x3: np.ndarray, y3: np.ndarray, combine: Combine | None) -> tuple[int, np.ndarray, np.ndarray]:
+    """Per-channel count, mean and biased variance of x3 (combined over processes when
+    `combine` is given), leaving x3 centred by that mean in y3."""
+    dt = x3.dtype
+    m = x3.shape[0] * x3.shape[2]
+    if m:
+        mu = (_csum(x3) / dt.type(m)).astype(dt, copy=False)
+        np.subtract(x3, _col(mu), out=y3)
+        # Two-pass biased variance from the centred values: never E[x^2] - E[x]^2, which
+        # cancels and can go negative.
+        batch_var = (_cdot(y3, y3) / dt.type(m)).astype(dt, copy=False)
+    else:  # a process may hold no sample of the global batch
+        mu = batch_var = np.zeros(x3.shape[1], dt)
+    if combine is not None:
+        local_mu = mu
+        m, mu, batch_var = combine(m, mu, batch_var)
+        if mu is not local_mu:
+            np.subtract(x3, _col(mu), out=y3)
+    return m, mu, batch_var
+
+
+def batch_norm_kernel(
+    attrs: dict[str, Any],
+    x: np.ndarray,
+    scale: np.ndarray,
+    bias: np.ndarray,
+    mean: np.ndarray,
+    var: np.ndarray,
+    combine: Combine | None = None,
 ) -> tuple[np.ndarray, ...]:
+    """batch_norm's kernel; `combine` makes it sync_batch_norm's (statistics of all processes)."""
     dt = x.dtype
     eps = dt.type(attrs["epsilon"])
     axis = channel_axis(attrs["data_layout"], x.ndim)
@@ -215,14 +254,9 @@ def _kernel(
     y = empty(x.shape, dt)
     y3 = y.reshape(x3.shape)
     if uses_batch_stats(attrs):
-        m = x.size // channels
+        m, mu, batch_var = _batch_moments(x3, y3, combine)
         if m < 2:
             raise ExecutionError(_degenerate_message(x.shape, m))
-        mu = (_csum(x3) / dt.type(m)).astype(dt, copy=False)
-        np.subtract(x3, _col(mu), out=y3)
-        # Two-pass biased variance from the centred values: never E[x^2] - E[x]^2, which
-        # cancels and can go negative.
-        batch_var = (_cdot(y3, y3) / dt.type(m)).astype(dt, copy=False)
         inv_std = (1.0 / np.sqrt(batch_var + eps)).astype(dt, copy=False)
         if updates_running_stats(attrs):
             mom = attrs["momentum"]
@@ -247,9 +281,14 @@ def _kernel(
 # --- gradient -----------------------------------------------------------------------------
 
 
-def _grad_maker(g: GradContext) -> None:
+def grad_maker(grad_type: str) -> Callable[[GradContext], None]:
+    """The grad maker of batch_norm (grad_type "batch_norm_grad") and of sync_batch_norm."""
+    return functools.partial(_emit_grad, grad_type)
+
+
+def _emit_grad(grad_type: str, g: GradContext) -> None:
     g.emit(
-        "batch_norm_grad",
+        grad_type,
         attrs=g.attrs,
         X=g.input("X"),
         Scale=g.input("Scale"),
@@ -267,7 +306,7 @@ def _grad_maker(g: GradContext) -> None:
     )
 
 
-def _grad_kernel(
+def batch_norm_grad_kernel(
     attrs: dict[str, Any],
     x: np.ndarray,
     scale: np.ndarray,
@@ -275,7 +314,11 @@ def _grad_kernel(
     saved_mean: np.ndarray,
     saved_inv_std: np.ndarray,
     dy: np.ndarray,
+    combine: Combine | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """batch_norm_grad's kernel. With `combine` (sync_batch_norm_grad) the input gradient
+    uses the sums over every process; Scale@GRAD and Bias@GRAD stay this process's share
+    (data parallelism averages parameter gradients afterwards)."""
     dt = x.dtype
     axis = channel_axis(attrs["data_layout"], x.ndim)
     x3, dy3 = _as3(x, axis), _as3(dy, axis)
@@ -292,10 +335,13 @@ def _grad_kernel(
     if want_dx and batch:
         # mu and var depend on x: dX = gain/m * (m*dy - sum(dy) - xhat*sum(dy*xhat)),
         # with xhat = centred * inv_std; computed in place in the centred buffer.
-        m = dt.type(x.size // x3.shape[1])
-        np.multiply(c3, _col(-(saved_inv_std * d_scale) / m), out=c3)
+        count, sum_dy, sum_dy_xhat = x.size // x3.shape[1], d_bias, d_scale
+        if combine is not None:
+            count, sum_dy, sum_dy_xhat = combine(count, d_bias, d_scale)
+        m = dt.type(count)
+        np.multiply(c3, _col(-(saved_inv_std * sum_dy_xhat) / m), out=c3)
         np.add(c3, dy3, out=c3)
-        np.subtract(c3, _col(d_bias / m), out=c3)
+        np.subtract(c3, _col(sum_dy / m), out=c3)
         np.multiply(c3, _col(gain), out=c3)
         dx = centred
     else:
@@ -312,17 +358,17 @@ register(
         "batch_norm",
         ("X", "Scale", "Bias", "Mean", "Variance"),
         ("Y", "MeanOut", "VarianceOut", "SavedMean", "SavedVariance"),
-        _kernel,
-        _infer,
+        batch_norm_kernel,
+        infer_batch_norm,
         attrs=dict(BN_ATTRS),
-        grad=_grad_maker,
+        grad=grad_maker("batch_norm_grad"),
         no_grad_inputs=("Mean", "Variance"),
         inplace={"MeanOut": "Mean", "VarianceOut": "Variance"},
     )
 )
 
 
-def _grad_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+def infer_batch_norm_grad(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
     return like_inputs(**grad_slots("X", "Scale", "Bias"))(ins, attrs)
 
 
@@ -331,8 +377,8 @@ register(
         "batch_norm_grad",
         ("X", "Scale", "Bias", "SavedMean", "SavedVariance", "Y@GRAD"),
         ("X@GRAD", "Scale@GRAD", "Bias@GRAD"),
-        _grad_kernel,
-        _grad_infer,
+        batch_norm_grad_kernel,
+        infer_batch_norm_grad,
         attrs=dict(BN_ATTRS),
         no_grad=NO_SECOND_ORDER,
         optional_outputs=("X@GRAD", "Scale@GRAD", "Bias@GRAD"),

@@ -193,7 +193,7 @@ def _tooltip(text: str) -> str:
 
 
 def _op_attrs(node: OpNode, show_shapes: bool = True) -> dict[str, str]:
-    colours = dict(style.OP_STYLE[node.kind])
+    colours = dict(style.OP_STYLE[style.op_look(node.op, node.kind)])
     if node.highlighted:
         colours.update(style.HIGHLIGHT_STYLE)
     if node.params:
@@ -270,7 +270,7 @@ def _var_attrs(node: VarNode, show_shapes: bool) -> dict[str, str]:
 def _legend(model: GraphModel, highlighted: bool) -> str:
     """An HTML-like table of the colours used, with a one-line summary of the block."""
     var_kinds = {n.kind for n in model.vars} | {r.kind for op in model.ops for r in op.params}
-    op_kinds = {n.kind for n in model.ops}
+    op_kinds = {style.op_look(n.op, n.kind) for n in model.ops}
     cells = []
     for kind in style.OP_KINDS:
         if kind in op_kinds:

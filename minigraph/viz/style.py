@@ -29,19 +29,27 @@ VAR_STYLE: dict[str, dict[str, str]] = {
     "temp": {"fillcolor": "#f2f2f2", "color": "#9e9e9e", "fontcolor": "#333333"},
 }
 
-OP_KINDS = ("forward", "loss", "backward", "optimize")
-OP_LEGEND = {"forward": "forward op", "loss": "loss op", "backward": "backward op", "optimize": "optimizer op"}
+OP_KINDS = ("forward", "loss", "backward", "optimize", "collective")
+OP_LEGEND = {
+    "forward": "forward op",
+    "loss": "loss op",
+    "backward": "backward op",
+    "optimize": "optimizer op",
+    "collective": "collective (communication) op",
+}
 OP_STYLE: dict[str, dict[str, str]] = {
     "forward": {"fillcolor": "#303a3a", "color": "#303a3a", "fontcolor": "#ffffff"},
     "loss": {"fillcolor": "#b71c1c", "color": "#7f0000", "fontcolor": "#ffffff"},
     "backward": {"fillcolor": "#6a3d9a", "color": "#4a2370", "fontcolor": "#ffffff"},
     "optimize": {"fillcolor": "#1f5fa8", "color": "#0d3c73", "fontcolor": "#ffffff"},
+    "collective": {"fillcolor": "#795548", "color": "#4e342e", "fontcolor": "#ffffff"},
 }
 EDGE_COLOR = {
     "forward": "#555555",
     "loss": "#555555",
     "backward": "#9c7bb8",
     "optimize": "#5b8fd1",
+    "collective": "#8d6e63",
     "group": "#6a3d9a",
 }
 
@@ -54,6 +62,12 @@ ROW_FILL = {"param": "#e0f2f1", "state": "#e8eaf6"}
 
 HIGHLIGHT_STYLE = {"fillcolor": "#ffa500", "color": "#e65100", "fontcolor": "#000000", "penwidth": "2.5"}
 HIGHLIGHT_EDGE = "#e65100"
+
+
+def op_look(op: Operator, kind: str) -> str:
+    """The colour an op is drawn in: its kind's, except that collective ops (Paddle's `c_*`:
+    communication between processes) have their own whatever their role."""
+    return "collective" if op.type.startswith("c_") else kind
 
 
 def op_kind(op: Operator) -> str:
@@ -131,6 +145,11 @@ _KEY_ATTRS: dict[str, tuple[str, ...]] = {
     "adam": ("beta1", "beta2", "epsilon"),
     "accuracy": ("k",),
     "top_k": ("k",),
+    "c_allreduce_start": ("reduce",),
+    "c_broadcast": ("root",),
+    "c_reduce_sum": ("root_id",),
+    "c_allgather": ("nranks",),
+    "c_reducescatter": ("nranks",),
 }
 # Values not worth a line (the usual defaults), compared as displayed text.
 _DULL = {
@@ -162,7 +181,7 @@ def _fmt(value: Any) -> str:
 def key_attr_lines(op: Operator) -> list[str]:
     """Short `name=value` lines for an op's box (batch_norm gets its mode)."""
     base = op.type[: -len("_grad")] if op.type.endswith("_grad") else op.type
-    if base == "batch_norm":
+    if base in ("batch_norm", "sync_batch_norm"):
         return [batch_norm_mode(op.attrs)]
     if base.startswith("elementwise_"):
         axis = op.attrs.get("axis", -1)

@@ -1,4 +1,4 @@
-"""Normalization layers (BatchNorm)."""
+"""Normalization layers (BatchNorm, SyncBatchNorm)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from minigraph.layers.norm import affine_attr, append_batch_norm, check_momentum
 from minigraph.nn.layer.base import Layer, mode_follows_training
 from minigraph.ops.norm import BN_DTYPES, check_hyper, check_layout
 
-__all__ = ["BatchNorm"]
+__all__ = ["BatchNorm", "SyncBatchNorm"]
 
 
 class BatchNorm(Layer):
@@ -27,6 +27,8 @@ class BatchNorm(Layer):
         bn = mg.nn.BatchNorm(16, act="relu")
         y = bn(x)                    # x: [N, 16, H, W]
     """
+
+    _op_type = "batch_norm"
 
     def __init__(
         self,
@@ -91,4 +93,33 @@ class BatchNorm(Layer):
             "trainable_statistics": self._trainable_statistics,
         }
         params = (self.weight, self.bias, self.moving_mean, self.moving_variance)
-        return append_batch_norm(self._helper, input, params, attrs, self._in_place, self._act)
+        return append_batch_norm(self._helper, input, params, attrs, self._in_place, self._act, self._op_type)
+
+
+class SyncBatchNorm(BatchNorm):
+    """BatchNorm whose batch statistics are those of the global batch of a data-parallel
+    job (the `sync_batch_norm` op); BatchNorm's arguments and parameters. In a job of one
+    process it computes exactly what BatchNorm computes.
+
+        model = mg.nn.SyncBatchNorm.convert_sync_batchnorm(model)   # every BatchNorm in it
+    """
+
+    _op_type = "sync_batch_norm"
+
+    @classmethod
+    def convert_sync_batchnorm(cls, layer: Layer) -> Layer:
+        """`layer` with every BatchNorm in it (itself included) replaced by a SyncBatchNorm
+        sharing its parameters and settings; returns the converted layer."""
+        if type(layer) is BatchNorm:
+            return cls._from(layer)
+        for owner in layer.sublayers(include_self=True):
+            for name, sub in list(owner._sub_layers.items()):
+                if type(sub) is BatchNorm:
+                    setattr(owner, name, cls._from(sub))
+        return layer
+
+    @classmethod
+    def _from(cls, bn: BatchNorm) -> SyncBatchNorm:
+        sync = cls.__new__(cls)
+        sync.__dict__.update(bn.__dict__)  # the same parameters, helper (names) and settings
+        return sync
