@@ -19,6 +19,7 @@ from typing import Any
 
 from minigraph.distributed.env import init_parallel_env
 from minigraph.distributed.strategy import DistributedStrategy
+from minigraph.errors import ArgumentTypeError
 from minigraph.ir.builder import builder_for
 from minigraph.ir.framework import default_startup_program
 from minigraph.ir.operator import Operator
@@ -33,9 +34,11 @@ class DistributedOptimizer:
 
     def __init__(self, optimizer: Optimizer, strategy: DistributedStrategy | None = None) -> None:
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"distributed_optimizer wraps a minigraph optimizer, got {type(optimizer).__name__}")
+            raise ArgumentTypeError(
+                f"distributed_optimizer wraps a minigraph optimizer, got {type(optimizer).__name__}"
+            )
         if strategy is not None and not isinstance(strategy, DistributedStrategy):
-            raise TypeError(f"strategy must be a DistributedStrategy, got {type(strategy).__name__}")
+            raise ArgumentTypeError(f"strategy must be a DistributedStrategy, got {type(strategy).__name__}")
         self.inner_opt = optimizer
         self.user_defined_strategy = strategy or DistributedStrategy()
         self.user_defined_strategy.bucket_bytes()  # refuse a bad bucket size now, not at minimize

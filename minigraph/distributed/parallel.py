@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from minigraph.distributed.env import init_parallel_env
+from minigraph.errors import ArgumentTypeError
 from minigraph.ir.framework import current_builder
 from minigraph.ir.operator import OpRole
 from minigraph.ir.variable import Variable
@@ -44,7 +45,7 @@ class DataParallel(Layer):
         find_unused_parameters: bool = False,
     ) -> None:
         if not isinstance(layers, Layer):
-            raise TypeError(f"DataParallel wraps an nn.Layer, got {type(layers).__name__}")
+            raise ArgumentTypeError(f"DataParallel wraps an nn.Layer, got {type(layers).__name__}")
         super().__init__("data_parallel")
         self._layers = layers
         self._bucket_bytes = max(1, int(comm_buffer_size * (1 << 20)))

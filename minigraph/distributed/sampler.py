@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from minigraph.distributed.env import init_parallel_env
+from minigraph.errors import InvalidArgumentError
 
 
 class DistributedBatchSampler:
@@ -41,9 +42,11 @@ class DistributedBatchSampler:
     ) -> None:
         n = dataset if isinstance(dataset, (int, np.integer)) else len(dataset)
         if isinstance(n, bool) or int(n) < 0:
-            raise ValueError(f"DistributedBatchSampler: the number of samples must be >= 0, got {dataset!r}")
+            raise InvalidArgumentError(f"DistributedBatchSampler: the number of samples must be >= 0, got {dataset!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"DistributedBatchSampler: batch_size must be a positive int, got {batch_size!r}")
+            raise InvalidArgumentError(
+                f"DistributedBatchSampler: batch_size must be a positive int, got {batch_size!r}"
+            )
         if num_replicas is None or rank is None:
             env = init_parallel_env()
             num_replicas = env.world_size if num_replicas is None else num_replicas
@@ -51,7 +54,9 @@ class DistributedBatchSampler:
         self.nranks = int(num_replicas)
         self.local_rank = int(rank)
         if not 0 <= self.local_rank < self.nranks:
-            raise ValueError(f"DistributedBatchSampler: rank {self.local_rank} is not in 0..{self.nranks - 1}")
+            raise InvalidArgumentError(
+                f"DistributedBatchSampler: rank {self.local_rank} is not in 0..{self.nranks - 1}"
+            )
         self.n_samples = int(n)
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from minigraph.errors import InvalidArgumentError
+
 
 @dataclass(slots=True)  # slots: a misspelt option raises instead of being ignored
 class DistributedStrategy:
@@ -27,5 +29,5 @@ class DistributedStrategy:
     def bucket_bytes(self) -> int:
         size = self.fuse_grad_size_in_MB
         if isinstance(size, bool) or not isinstance(size, (int, float)) or not size > 0:
-            raise ValueError(f"fuse_grad_size_in_MB must be a positive number, got {size!r}")
+            raise InvalidArgumentError(f"fuse_grad_size_in_MB must be a positive number, got {size!r}")
         return max(1, int(size * (1 << 20)))

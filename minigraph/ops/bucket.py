@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from minigraph.errors import GraphBuildError, OpTypeError
+from minigraph.errors import ExecutionError, GraphBuildError, OpTypeError
 from minigraph.ops import comm
 from minigraph.registry import OpDef, register
 
@@ -96,7 +96,7 @@ def finish(handle: int) -> list[np.ndarray]:
     """Wait for the reduction started as `handle`; the reduced arrays, in `start`'s order."""
     pending = _pending.pop(int(handle), None)
     if pending is None:
-        raise ValueError(f"no allreduce is in flight under handle {int(handle)} (each handle is waited for once)")
+        raise ExecutionError(f"no allreduce is in flight under handle {int(handle)} (each handle is waited for once)")
     if pending.arrays is not None:
         return pending.arrays
     t0 = time.perf_counter()

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from minigraph.errors import GraphBuildError, OpTypeError
+from minigraph.errors import ExecutionError, GraphBuildError, OpTypeError
 from minigraph.ops import comm
 from minigraph.ops.common import same_as
 from minigraph.registry import GradContext, OpDef, register
@@ -113,7 +113,7 @@ def _rooted_infer(op: str, root_attr: str) -> Any:
 
 def _check_root(op: str, root: int, world: Any) -> None:
     if root >= world.size:
-        raise ValueError(f"op {op}: root {root} is not a rank of this job of {world.size} process(es)")
+        raise ExecutionError(f"op {op}: root {root} is not a rank of this job of {world.size} process(es)")
 
 
 def _broadcast_kernel(attrs: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray]:
@@ -200,7 +200,9 @@ def _gather_infer(op: str, grow: bool) -> Any:
 
 def _check_nranks(op: str, attrs: dict[str, Any], world: Any) -> None:
     if attrs["nranks"] != world.size:
-        raise ValueError(f"op {op} was built for nranks={attrs['nranks']}, but this job has {world.size} process(es)")
+        raise ExecutionError(
+            f"op {op} was built for nranks={attrs['nranks']}, but this job has {world.size} process(es)"
+        )
 
 
 def _allgather_kernel(attrs: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray]:
@@ -219,7 +221,7 @@ def _reducescatter_kernel(attrs: dict[str, Any], x: np.ndarray) -> tuple[np.ndar
     if world.size == 1:
         return (x,)
     if x.shape[0] % world.size:
-        raise ValueError(f"op c_reducescatter: axis 0 of X {shape_text(x.shape)} does not split into {world.size}")
+        raise ExecutionError(f"op c_reducescatter: axis 0 of X {shape_text(x.shape)} does not split into {world.size}")
     out = np.empty((x.shape[0] // world.size,) + x.shape[1:], x.dtype)
     comm.timed(world.reduce_scatter, np.ascontiguousarray(x), out, "sum")
     return (out,)

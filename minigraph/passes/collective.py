@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from minigraph.errors import GraphBuildError
 from minigraph.ir.operator import Operator, OpRole
 from minigraph.ir.program import Program
 from minigraph.ops.bucket import plan_buckets
@@ -81,7 +82,7 @@ def insert_grad_allreduce(
                 ready[name] = i
     missing = [g for g in grads if g not in ready]
     if missing:
-        raise ValueError(f"insert_grad_allreduce: no op computes {missing}; run the backward pass first")
+        raise GraphBuildError(f"insert_grad_allreduce: no op computes {missing}; run the backward pass first")
     order = sorted(dict.fromkeys(grads), key=lambda n: ready[n])
     sizes = [(_nbytes(block.var(n)), block.var(n).dtype) for n in order]
     inserts: list[tuple[int, tuple[int, int], str, dict[str, Any], dict[str, Any], dict[str, Any]]] = []
