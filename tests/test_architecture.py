@@ -21,7 +21,7 @@ LAYERS = [
     {"initializer", "param_attr", "regularizer", "clip", "unique_name"},
     {"layers", "nn", "optimizer"},
     {"dygraph"},
-    {"jit", "io", "viz", "testing"},
+    {"jit", "io", "viz", "testing", "onnx"},
     {"cli", "__init__"},
 ]
 RANK = {unit: i for i, units in enumerate(LAYERS) for unit in units}
@@ -35,7 +35,7 @@ SNIFFING = [
     r"\bEager(Variable|Parameter)\b",
     r"\bTracer\b",
 ]
-ABOVE_OPS = ["layers", "nn", "optimizer", "initializer", "param_attr", "regularizer", "clip", "jit", "io", "viz", "cli"]
+ABOVE_OPS = ["layers", "nn", "optimizer", "initializer", "param_attr", "regularizer", "clip", "jit", "io", "viz", "onnx", "cli"]
 
 
 def _unit(path: Path) -> str:

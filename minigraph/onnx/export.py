@@ -111,7 +111,8 @@ def export_inference_model(
 def _names(items: Any, what: str) -> list[str]:
     if isinstance(items, (str, Variable)):
         items = [items]
-    if not isinstance(items, (list, tuple)) or not items:
+    # no feeds is fine (a graph of constants); no fetches is not
+    if not isinstance(items, (list, tuple)) or (what == "fetch" and not items):
         raise ExportError(f"{what} must be a variable name or Variable, or a non-empty list of them; got {items!r}")
     names = []
     for item in items:
