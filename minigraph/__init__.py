@@ -8,6 +8,7 @@ from minigraph import (
     jit,
     layers,
     nn,
+    onnx,
     ops,  # noqa: F401  (registers every op type)
     optimizer,
     regularizer,
@@ -74,6 +75,7 @@ __all__ = [
     "dygraph",
     "io",
     "jit",
+    "onnx",
     "viz",
     "initializer",
     "layers",
