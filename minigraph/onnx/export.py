@@ -184,13 +184,17 @@ def _refuse_unexportable(program: Program) -> None:
 def _model(onnx: ModuleType, program: Program, feeds: list[str], fetches: list[str], scope: Scope, opset: int) -> Any:
     block = program.global_block()
     params = _external_persistables(block, set(feeds))
-    initializers = [onnx.numpy_helper.from_array(_value(scope, block.var(n)), n) for n in params]
+    values = {n: _value(scope, block.var(n)) for n in params}
     emitter = Emitter(onnx, block, block.ops, opset, defined=feeds + params)
     for i, op in enumerate(block.ops):
         emitter.convert(i, op)
     for name in fetches:
         if emitter.value(name) != name:
             raise ExportError(f"fetch {name!r} cannot keep its name in the ONNX graph (it is a feed or a parameter)")
+    # Only what the nodes read: a batch_norm normalising with batch statistics leaves its
+    # running statistics unread, and onnxruntime warns about unused initializers.
+    used = {n for node in emitter.nodes for n in node.input} | set(fetches)
+    initializers = [onnx.numpy_helper.from_array(values[n], n) for n in params if n in used]
     helper = onnx.helper
     graph = helper.make_graph(
         emitter.nodes,
