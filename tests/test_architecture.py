@@ -35,7 +35,20 @@ SNIFFING = [
     r"\bEager(Variable|Parameter)\b",
     r"\bTracer\b",
 ]
-ABOVE_OPS = ["layers", "nn", "optimizer", "initializer", "param_attr", "regularizer", "clip", "jit", "io", "viz", "onnx", "cli"]
+ABOVE_OPS = [
+    "layers",
+    "nn",
+    "optimizer",
+    "initializer",
+    "param_attr",
+    "regularizer",
+    "clip",
+    "jit",
+    "io",
+    "viz",
+    "onnx",
+    "cli",
+]
 
 
 def _unit(path: Path) -> str:

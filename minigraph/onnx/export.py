@@ -149,14 +149,15 @@ def needed_data(block: Block, targets: Sequence[str]) -> list[str]:
 
 
 def _refuse_training(program: Program) -> None:
-    for block in program.blocks:
-        for op in block.ops:
-            if op.role & (OpRole.BACKWARD | OpRole.OPTIMIZE):
-                kind = "backward" if op.role & OpRole.BACKWARD else "optimizer"
-                raise ExportError(
-                    f"cannot export a training program: it holds {kind} ops ({op.type!r}, {where_built(op)}). "
-                    f"Export its test clone, made before minimize(): test_program = main.clone(for_test=True)"
-                )
+    ops = [op for b in program.blocks for op in b.ops if op.role & (OpRole.BACKWARD | OpRole.OPTIMIZE)]
+    if ops:
+        # name an optimizer op when there is one: the clearest sign of a training program
+        op = next((o for o in ops if o.role & OpRole.OPTIMIZE), ops[0])
+        raise ExportError(
+            f"cannot export a training program: it holds {len(ops)} backward/optimizer op(s), e.g. {op.type!r} "
+            f"({where_built(op)}). Export its test clone, made before minimize(): "
+            f"test_program = main.clone(for_test=True)"
+        )
 
 
 def _refuse_unexportable(program: Program) -> None:
@@ -184,6 +185,12 @@ def _refuse_unexportable(program: Program) -> None:
 def _model(onnx: ModuleType, program: Program, feeds: list[str], fetches: list[str], scope: Scope, opset: int) -> Any:
     block = program.global_block()
     params = _external_persistables(block, set(feeds))
+    missing = [n for n in params if scope.find_var(n) is None or not scope.find_var(n).is_initialized()]
+    if missing:
+        raise ExportError(
+            f"parameter(s) {missing} have no value in the scope: run the startup program (and train or load "
+            f"the weights) first, or pass the scope that holds them (scope=...)"
+        )
     values = {n: _value(scope, block.var(n)) for n in params}
     emitter = Emitter(onnx, block, block.ops, opset, defined=feeds + params)
     for i, op in enumerate(block.ops):
@@ -227,13 +234,7 @@ def _external_persistables(block: Block, fed: set[str]) -> list[str]:
 
 
 def _value(scope: Scope, var: Variable) -> np.ndarray:
-    sv = scope.find_var(var.name)
-    if sv is None or not sv.is_initialized():
-        raise ExportError(
-            f"parameter {var.name!r} has no value in the scope: run the startup program (and train or load "
-            f"the weights) first, or pass the scope that holds it (scope=...)"
-        )
-    value = np.asarray(sv.get_tensor())
+    value = np.asarray(scope.find_var(var.name).get_tensor())
     if len(value.shape) != len(var.shape) or any(d >= 0 and d != v for d, v in zip(var.shape, value.shape)):
         raise ExportError(f"parameter {var.name!r} is declared {list(var.shape)} but holds {list(value.shape)}")
     return np.ascontiguousarray(value, dtype=var.dtype)
