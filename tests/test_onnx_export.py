@@ -254,7 +254,7 @@ def test_unsupported_op_is_refused_naming_it_and_where_it_was_built(net, tmp_pat
 
 
 def test_uninitialised_parameter_is_refused(net, tmp_path):
-    msg = _refused(tmp_path, "has no value", lambda p: export(net["test"], p, fetch=net["probs"], scope=mg.Scope()))
+    msg = _refused(tmp_path, "have no value", lambda p: export(net["test"], p, fetch=net["probs"], scope=mg.Scope()))
     assert "'conv2d_0.w_0'" in msg and "'fc_0.w_0'" in msg and "startup program" in msg
 
 
