@@ -335,7 +335,7 @@ def test_without_onnx_the_tests_skip_with_the_reason_but_fail_under_ci(ci, tmp_p
         env=env,
     )
     if ci is None:
-        assert done.returncode == 0 and "1 skipped" in done.stdout, done.stdout
+        assert done.returncode in (0, 5) and "1 skipped" in done.stdout, done.stdout  # 5: nothing else collected
         assert "onnx/onnxruntime not installed" in done.stdout and "pip install -e '.[onnx]'" in done.stdout
     else:
         assert done.returncode != 0 and "CI requires them" in done.stdout, done.stdout
