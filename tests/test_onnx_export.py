@@ -16,8 +16,8 @@ import pytest
 import minigraph as mg
 from minigraph import cli
 from minigraph.errors import ExportError, MinigraphError
-from minigraph.ir.prune import prune
 from minigraph.onnx import export, export_inference_model
+from minigraph.passes.prune import prune
 from tests.onnx_support import assert_close, require_onnx, session
 
 onnx, ort = require_onnx()

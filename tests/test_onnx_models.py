@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import minigraph as mg
-from minigraph.ir.prune import prune
 from minigraph.onnx import export, export_inference_model
+from minigraph.passes.prune import prune
 from tests.onnx_support import assert_close, require_onnx, session
 from tests.test_example_mlp import load_example
 

@@ -1,8 +1,8 @@
 """export / export_inference_model: a test-mode program as an ONNX model file.
 
 The path: refuse training programs; prune to what the fetches need from the feeds
-(`minigraph.ir.prune`); refuse ops without a converter; fold test-mode batch_norm into the
-conv/fc before it (`minigraph.ir.fold`, into a child scope, as save_inference_model does);
+(`minigraph.passes.prune`); refuse ops without a converter; fold test-mode batch_norm into the
+conv/fc before it (`minigraph.passes.fold`, into a child scope, as save_inference_model does);
 then one converter per op writes ONNX nodes (`minigraph.onnx.emitter`). Feeds become graph
 inputs and fetches graph outputs under their variable names, an unknown leading dimension
 is the symbolic "batch", and the persistables the program reads become initializers.
@@ -29,14 +29,14 @@ from minigraph.executor.scope import Scope, global_scope
 from minigraph.io.atomic import write_file
 from minigraph.io.inference import load_inference_model
 from minigraph.ir.block import Block
-from minigraph.ir.fold import fold_batch_norm as _fold_batch_norm
 from minigraph.ir.operator import OpRole
 from minigraph.ir.program import Program
-from minigraph.ir.prune import prune
 from minigraph.ir.variable import Variable
 from minigraph.onnx import convert_math, convert_nn, convert_tensor  # noqa: F401  (register the converters)
 from minigraph.onnx.deps import check_opset, require_onnx
 from minigraph.onnx.emitter import CONVERTERS, Emitter, where_built
+from minigraph.passes.fold import fold_batch_norm as _fold_batch_norm
+from minigraph.passes.prune import prune
 
 # Outputs that only serve gradients or training; never a default fetch, never exported.
 AUXILIARY_OUTPUTS = frozenset({"XShape", "Mask", "SavedMean", "SavedVariance", "MeanOut", "VarianceOut"})
