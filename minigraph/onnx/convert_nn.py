@@ -39,7 +39,10 @@ def _nchw_input(e: Emitter, op: Operator, slot: str, fmt: str) -> tuple[str, tup
     return x, (shape[2], shape[3])
 
 
-def _nchw_output(e: Emitter, op: Operator, slot: str, fmt: str, onnx_type: str, inputs: list[str], **attrs: object):
+def _nchw_output(
+    e: Emitter, op: Operator, slot: str, fmt: str, onnx_type: str, inputs: list[str], **attrs: object
+) -> None:
+    """Emit `onnx_type` over NCHW `inputs` into output `slot`, transposed back for NHWC."""
     out = e.output(op, slot)
     if fmt == "NHWC":
         e.transpose(e.node1(onnx_type, inputs, **attrs), TO_NHWC, out)
