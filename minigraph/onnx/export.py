@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from importlib import metadata
 from types import ModuleType
 from typing import Any
 
@@ -211,7 +210,9 @@ def _model(onnx: ModuleType, program: Program, feeds: list[str], fetches: list[s
         initializer=initializers + emitter.constants,
     )
     opset_id = helper.make_opsetid("", opset)
-    model = helper.make_model(graph, opset_imports=[opset_id], producer_name="minigraph", producer_version=_version())
+    # NOTE: no producer_version: reading the installed version (importlib.metadata) would add
+    # 14 ms to `import minigraph`, and the file must not depend on how minigraph was installed.
+    model = helper.make_model(graph, opset_imports=[opset_id], producer_name="minigraph")
     model.ir_version = helper.find_min_ir_version_for([opset_id])  # what older runtimes accept
     try:
         onnx.checker.check_model(model, full_check=True)
@@ -253,10 +254,3 @@ def _value_info(onnx: ModuleType, var: Variable, symbolic_all: bool) -> Any:
             dims.append(f"{var.name}.d{i}" if symbolic_all else None)
     elem = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(var.dtype))
     return onnx.helper.make_tensor_value_info(var.name, elem, dims)
-
-
-def _version() -> str:
-    try:
-        return metadata.version("minigraph")
-    except metadata.PackageNotFoundError:  # running from a source tree
-        return "unknown"
