@@ -5,20 +5,15 @@ onnxruntime session with warnings surfaced, and the comparison the acceptance as
 from __future__ import annotations
 
 import importlib
-import os
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
 
-from minigraph.testing import OpCase, run_op
+from tests.conftest import in_ci  # the suite's one rule for what CI must have
 
 TOLERANCE = 1e-5  # relative to the largest magnitude of minigraph's output
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false")
 
 
 def require_onnx() -> tuple[ModuleType, ModuleType]:
@@ -61,14 +56,3 @@ def assert_close(got: np.ndarray, want: np.ndarray, what: str) -> float:
     d = rel_diff(got, want)
     assert d <= TOLERANCE, f"{what}: relative difference {d:.2e} > {TOLERANCE}"
     return d
-
-
-def kernel_follows_paddle_avg_divisor() -> bool:
-    """Whether minigraph's average pool2d with exclusive=False and ceil_mode divides by the
-    window clipped to the padded input (Paddle's rule, fixed in issue 18) rather than by
-    kh*kw. On all-ones input the bottom-right window of 6x6, k3 s2 p1 holds 1 real cell
-    inside a 2x2 part of the padded input: 1/4 by Paddle's rule, 1/9 by the old one."""
-    attrs = {"pooling_type": "avg", "ksize": [3, 3], "strides": [2, 2], "paddings": [1, 1]}
-    attrs.update(ceil_mode=True, exclusive=False)
-    out = run_op(OpCase("pool2d", {"X": np.ones((1, 1, 6, 6), np.float32)}, attrs))["Out"]
-    return bool(np.isclose(out[0, 0, -1, -1], 0.25))

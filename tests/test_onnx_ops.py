@@ -17,7 +17,7 @@ from minigraph.onnx import export, supported_ops
 from minigraph.onnx.export import AUXILIARY_OUTPUTS
 from minigraph.testing import OpCase, _OpProgram  # the op kit's one-op program builder
 from tests.cases import all_cases
-from tests.onnx_support import assert_close, kernel_follows_paddle_avg_divisor, require_onnx, run
+from tests.onnx_support import assert_close, require_onnx, run
 
 require_onnx()
 
@@ -56,9 +56,6 @@ def test_rows_cover_every_mapped_op():
     "case", ROWS, ids=lambda c: c.id + (f"-{c.attrs.get('data_layout', '')}" if c.op == "batch_norm" else "")
 )
 def test_op_row_matches_onnxruntime(case, tmp_path):
-    inclusive_ceil = case.op == "pool2d" and case.attrs.get("ceil_mode") and case.attrs.get("exclusive") is False
-    if inclusive_ceil and not kernel_follows_paddle_avg_divisor():
-        pytest.xfail("minigraph's kernel still divides by kh*kw here; the export follows Paddle's rule (issue 18)")
     prog, scope, feeds, fetch = one_op_program(case)
     want = Executor().run(prog.main, feed=feeds, fetch_list=fetch, scope=scope)
     path = export(prog.main, tmp_path / "op.onnx", feed=list(feeds), fetch=fetch, scope=scope)

@@ -14,7 +14,7 @@ from minigraph.errors import ExportError
 from minigraph.onnx import export
 from minigraph.ops.spatial import geometry
 from minigraph.testing import OpCase, run_op
-from tests.onnx_support import assert_close, kernel_follows_paddle_avg_divisor, require_onnx, run
+from tests.onnx_support import assert_close, require_onnx, run
 
 onnx, ort = require_onnx()
 
@@ -29,9 +29,10 @@ def paddle_avg_inclusive(x: np.ndarray, k: int, s: int, p: int, ceil: bool) -> n
     y = np.zeros(x.shape[:2] + (out, out), np.float64)
     for i, j in itertools.product(range(out), range(out)):
         h0, w0 = i * s - p, j * s - p
-        count = (min(h0 + k, n + p) - max(h0, -p)) * (min(w0 + k, n + p) - max(w0, -p))
-        window = x[:, :, max(h0, 0) : min(h0 + k, n), max(w0, 0) : min(w0 + k, n)]
-        y[:, :, i, j] = window.sum(axis=(2, 3)) / count
+        count = max(min(h0 + k, n + p) - h0, 0) * max(min(w0 + k, n + p) - w0, 0)
+        window = x[:, :, max(h0, 0) : max(min(h0 + k, n), 0), max(w0, 0) : max(min(w0 + k, n), 0)]
+        # a window wholly past the padded input averages to 0, as a window of padding does
+        y[:, :, i, j] = window.sum(axis=(2, 3)) / max(count, 1)
     return y.astype(x.dtype)
 
 
@@ -40,12 +41,14 @@ def _every_window_sees_input(n: int, k: int, s: int, p: int, ceil: bool) -> bool
     return p < k and (g.out[0] - 1) * s - p < n
 
 
+# Max pooling over a window without a real element is refused (tested below); average
+# pooling is exported everywhere, including windows made of padding (their average is 0).
 SWEEP = [
     (n, k, s, p, ceil, kind)
     for n, k, s, p, ceil, kind in itertools.product(
-        [4, 5, 6, 7], [2, 3], [1, 2, 3], [0, 1, 2], [False, True], ["max", "avg", "avg_inclusive"]
+        [4, 5, 6, 7], [2, 3], [1, 2, 3], [0, 1, 2, 3], [False, True], ["max", "avg", "avg_inclusive"]
     )
-    if n + 2 * p >= k and _every_window_sees_input(n, k, s, p, ceil)
+    if n + 2 * p >= k and (kind != "max" or _every_window_sees_input(n, k, s, p, ceil))
 ]
 
 
@@ -66,10 +69,8 @@ def test_pool_geometry_matches(n, k, s, p, ceil, kind, tmp_path):
     attrs.update(paddings=[p, p], ceil_mode=ceil, exclusive=kind != "avg_inclusive")
     want = run_op(OpCase("pool2d", {"X": x}, attrs))["Out"]
     if kind == "avg_inclusive":
-        paddle = paddle_avg_inclusive(x, k, s, p, ceil)
-        if kernel_follows_paddle_avg_divisor():
-            np.testing.assert_allclose(want, paddle, rtol=1e-5, atol=1e-6)
-        want = paddle
+        # the kernel and this direct loop agree on Paddle's divisor rule
+        np.testing.assert_allclose(want, paddle_avg_inclusive(x, k, s, p, ceil), rtol=1e-5, atol=1e-6)
     path = export(_pool_program([None, 3, n, n], attrs), tmp_path / "pool.onnx", fetch=["pooled"])
     (got,) = run(path, {"x": x})
     assert_close(got, want, f"pool {kind} n={n} k={k} s={s} p={p} ceil={ceil}")
@@ -96,20 +97,40 @@ def test_nhwc_and_asymmetric_padding(tmp_path):
     assert_close(one, want[:1], "NHWC avg ceil, batch 1")
 
 
+def test_windows_without_input_and_paddings_past_the_kernel(tmp_path):
+    # 4x5 (not square), k2 s3, paddings top 2 / bottom 0 / left 0 / right 3, ceil_mode: the
+    # first rows and last columns of windows hold padding only (average 0), ORT refuses
+    # such paddings in its own pools; the export spells the average out
+    x = rng.normal(size=(3, 2, 4, 5)).astype(np.float32)
+    for exclusive in (True, False):
+        attrs = {"pooling_type": "avg", "ksize": [2, 2], "strides": [3, 3], "paddings": [2, 0, 0, 3]}
+        attrs.update(ceil_mode=True, exclusive=exclusive)
+        want = run_op(OpCase("pool2d", {"X": x}, attrs))["Out"]
+        assert np.all(want[:, :, 0, :] == 0)  # the first row of windows is all padding
+        path = export(_pool_program([None, 2, 4, 5], attrs), tmp_path / "pool.onnx", fetch=["pooled"])
+        (got,) = run(path, {"x": x})
+        assert_close(got, want, f"exclusive={exclusive}")
+    # a bottom padding as large as the kernel that no window reaches into is not passed on
+    attrs = {"pooling_type": "max", "ksize": [2, 2], "strides": [3, 3], "paddings": [0, 2, 0, 0]}
+    want = run_op(OpCase("pool2d", {"X": x}, attrs))["Out"]
+    path = export(_pool_program([None, 2, 4, 5], attrs), tmp_path / "max.onnx", fetch=["pooled"])
+    assert_close(run(path, {"x": x})[0], want, "max, bottom padding 2 with kernel 2")
+
+
 @pytest.mark.parametrize(
-    "attrs, words",
+    "shape, attrs, words",
     [
-        ({"ksize": [2, 2], "strides": [3, 3], "paddings": [1, 1], "ceil_mode": True}, "cover no input element"),
-        ({"ksize": [2, 2], "strides": [1, 1], "paddings": [2, 2]}, "cover no input element"),
-        ({"ksize": [2, 2], "strides": [3, 3], "paddings": [0, 2, 0, 0]}, "not smaller than the kernel"),
+        ([None, 1, 4, 4], {"ksize": [2, 2], "strides": [3, 3], "paddings": [1, 1], "ceil_mode": True}, "-inf"),
+        ([None, 1, 4, 4], {"ksize": [2, 2], "strides": [1, 1], "paddings": [2, 2]}, "cover no input element"),
+        ([None, 1, -1, -1], {"pooling_type": "avg", "ksize": [2, 2], "paddings": [2, 2]}, "known input size"),
     ],
 )
-def test_windows_made_of_padding_are_refused(attrs, words, tmp_path):
+def test_pools_onnx_cannot_express_are_refused(shape, attrs, words, tmp_path):
     # 4x4, k2 s3 p1 with ceil_mode: the last window starts at input row 5, past the real
-    # rows (0-3); its value would come from the padding alone.
+    # rows (0-3); its max would be -inf, built from the padding alone.
     path = tmp_path / "pool.onnx"
     with pytest.raises(ExportError, match=words) as info:
-        export(_pool_program([None, 1, 4, 4], {"pooling_type": "max", **attrs}), path, fetch=["pooled"])
+        export(_pool_program(shape, {"pooling_type": "max", **attrs}), path, fetch=["pooled"])
     assert "pool2d" in str(info.value) and "test_onnx_pool.py" in str(info.value)
     assert not path.exists()
 

@@ -31,7 +31,7 @@ from minigraph.ir.block import Block
 from minigraph.ir.operator import OpRole
 from minigraph.ir.program import Program
 from minigraph.ir.variable import Variable
-from minigraph.onnx import convert_math, convert_nn, convert_tensor  # noqa: F401  (register the converters)
+from minigraph.onnx import convert_math, convert_nn, convert_pool, convert_tensor  # noqa: F401  (register converters)
 from minigraph.onnx.deps import check_opset, require_onnx
 from minigraph.onnx.emitter import CONVERTERS, Emitter, where_built
 from minigraph.passes.fold import fold_batch_norm as _fold_batch_norm
