@@ -36,7 +36,7 @@ def converts(*op_types: str) -> Callable[[Converter], Converter]:
     def register(fn: Converter) -> Converter:
         for t in op_types:
             if t in CONVERTERS:
-                raise ValueError(f"two ONNX converters for op type {t!r}")
+                raise ExportError(f"two ONNX converters for op type {t!r}")
             CONVERTERS[t] = fn
         return fn
 
