@@ -4,7 +4,8 @@
 
 Workloads (see the w*.py modules): W1 a chain of elementwise adds (engine overhead per op
 and per run), W2 an MLP train step, W3 a CNN train step, W4 batch_norm forward+backward,
-W5 the CNN in test mode with batch_norm folded. For each workload a subprocess first checks
+W5 the CNN in test mode with batch_norm folded (also through onnxruntime, from minigraph's
+ONNX export, when the onnx extra is installed). For each workload a subprocess first checks
 that every implementation computes the same numbers as the numpy reference (losses or
 outputs of steps 0-2 from the same initial weights, to 1e-5), then times them interleaved
 and reports medians and the ratio to numpy. Peak RSS is measured per implementation in a
@@ -40,8 +41,9 @@ CHECK_STEPS = 3
 TOLERANCE = 1e-5
 # Peers are informational: their conventions differ in places (PyTorch blends the unbiased
 # variance into the running variance), so their differences are reported, not enforced.
-ENFORCED = ("static", "static_nofold", "eager")
-COLUMNS = ("numpy", "static", "eager", "torch")
+# onnxruntime runs minigraph's own ONNX export, so it must agree like minigraph does.
+ENFORCED = ("static", "static_nofold", "eager", "onnxruntime")
+COLUMNS = ("numpy", "static", "eager", "torch", "onnxruntime")
 # glibc's malloc by default unmaps or trims large freed blocks, so code that allocates fresh
 # temporaries every step (the numpy reference) pays a page fault per 4 KiB touched. These
 # workloads are timed twice: as is, and with malloc told to keep freed memory (no trimming,
@@ -145,7 +147,7 @@ def rss_worker(workload: str, impl: str, quick: bool) -> dict[str, Any]:
 
     np.ones((64, 64)) @ np.ones((64, 64))  # let OpenBLAS set up its buffers before the baseline
 
-    if impl != "numpy" and not impl.startswith("torch"):
+    if impl != "numpy" and not impl.startswith("torch"):  # onnxruntime's model comes from minigraph
         import minigraph  # noqa: F401
     mod = _module(workload)
     base = rss_mib()

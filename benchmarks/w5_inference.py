@@ -3,7 +3,8 @@
 minigraph's static variant is the user's deployment path: `save_inference_model` (which
 folds each batch_norm into the convolution before it) then `load_inference_model`;
 `static_nofold` saves with `fold_batch_norm=False`. The numpy reference folds by hand, once,
-outside the timed step (as the save does).
+outside the timed step (as the save does). `onnxruntime` runs the loaded (folded) model
+exported by `minigraph.onnx.export`, when onnx and onnxruntime are installed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from common import Eager, Static, Unavailable
 
 NAME = "W5"
 TITLE = "W3's CNN in test mode, batch 256 (batch_norm folded)"
-IMPLS = ("numpy", "static", "static_nofold", "eager", "torch")
+IMPLS = ("numpy", "static", "static_nofold", "eager", "torch", "onnxruntime")
 
 
 def sizes(quick: bool) -> dict[str, int]:
@@ -68,4 +69,9 @@ def setup(impl: str, quick: bool, full: bool = False) -> Callable[[], Any]:
         import peers_torch
 
         return peers_torch.cnn_infer(w, x)
+    if impl == "onnxruntime":
+        import peers_onnxruntime
+
+        _, program, fetches, scope = _saved_model(s, w, fold=True)
+        return peers_onnxruntime.infer(program, ["x"], fetches, scope, x)
     raise Unavailable(impl)

@@ -3,7 +3,9 @@
 Two [conv 3x3 + batch_norm + relu + max-pool 2x2] blocks and an fc layer, trained with
 Momentum while ModelAverage keeps a running average of the weights (batch_norm statistics
 included). Evaluation runs through a `clone(for_test=True)` program; the averaged model is
-saved as an inference model and the loss/accuracy curves are plotted to PNG. Two drawings:
+saved as an inference model (and, with the onnx extra installed, as model.onnx, whose
+onnxruntime accuracy is printed next to minigraph's) and the loss/accuracy curves are
+plotted to PNG. Two drawings:
 `model_graph.svg`, the test program's forward graph with each op's parameters inside its
 box, and `train_graph.html`, the whole training program in an interactive viewer (click a
 node for its attributes, shapes and weight statistics; each forward op's backward and
@@ -82,6 +84,20 @@ def build(lr: float, seed: int) -> dict[str, Any]:
 def evaluate(exe: mg.Executor, net: dict[str, Any], x: np.ndarray, y: np.ndarray) -> float:
     (acc,) = exe.run(net["test"], feed={"image": x, "label": y}, fetch_list=[net["acc"]])
     return float(acc)
+
+
+def onnx_accuracy(model_dir: str, path: str, x: np.ndarray, y: np.ndarray) -> float | None:
+    """Export the inference model to ONNX at `path` and return onnxruntime's accuracy on
+    (x, y); None when onnx/onnxruntime are not installed (pip install -e '.[onnx]')."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime
+    except ImportError:
+        return None
+    mg.onnx.export_inference_model(model_dir, path)
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    (probs,) = session.run(None, {"image": x})
+    return float((probs.argmax(axis=1) == y[:, 0]).mean())
 
 
 def plot(history: dict[str, list[float]], path: str) -> None:
@@ -191,6 +207,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         else:
             mg.io.save_inference_model(model_dir, ["image"], [net["probs"]], exe, main_program=net["main"])
         result["model_dir"] = model_dir
+        onnx_path = os.path.join(args.out, "model.onnx")
+        result["onnx_test_accuracy"] = onnx_accuracy(model_dir, onnx_path, x_test, y_test)
+        if result["onnx_test_accuracy"] is not None:
+            result["onnx_model"] = onnx_path
         result.update(draw(net, scope, args.out))
     plot(history, os.path.join(args.out, "curves.png"))
     result["plot"] = os.path.join(args.out, "curves.png")
@@ -198,6 +218,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if "averaged_test_accuracy" in result:
         line += f" (averaged weights {result['averaged_test_accuracy']:.4f})"
     print(f"{line}; trained in {seconds:.1f} s; outputs in {args.out}")
+    if result["onnx_test_accuracy"] is not None:
+        saved = result.get("averaged_test_accuracy", result["test_accuracy"])
+        print(f"model.onnx in onnxruntime: test accuracy {result['onnx_test_accuracy']:.4f} (minigraph {saved:.4f})")
     return result
 
 

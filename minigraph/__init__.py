@@ -9,6 +9,7 @@ from minigraph import (
     jit,
     layers,
     nn,
+    onnx,
     ops,  # noqa: F401  (registers every op type)
     optimizer,
     regularizer,
@@ -76,6 +77,7 @@ __all__ = [
     "dygraph",
     "io",
     "jit",
+    "onnx",
     "viz",
     "initializer",
     "layers",

@@ -2,6 +2,7 @@
 
     minigraph viz model.json -o graph.svg --hide-grad --highlight 'batch_norm|bn_'
     minigraph summary inference_dir/
+    minigraph export inference_dir/ -o model.onnx      (minigraph/onnx/command.py)
 
 Errors are one line on stderr, `minigraph: error: ...`; exit status 0 on success, 1 when the
 model cannot be read or drawn, 2 for bad usage (unknown option, unsupported output format).
@@ -23,6 +24,7 @@ from minigraph.io.files import read_json
 from minigraph.ir.operator import OpRole
 from minigraph.ir.program import Program, program_from_dict
 from minigraph.ir.variable import Parameter, Variable
+from minigraph.onnx import command as onnx_command
 from minigraph.types import shape_text
 from minigraph.viz.errors import VizError
 
@@ -119,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="MODEL is " + MODEL_HELP + ".",
     )
     s.add_argument("model", metavar="MODEL", help="the saved program (see below)")
+    onnx_command.add_parser(sub)
     return p
 
 
@@ -363,9 +366,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as e:  # --help and --version print and exit 0
             return int(e.code or 0)
         if args.command is None:
-            raise CliError("choose a command: viz or summary (see --help)", 2)
+            raise CliError("choose a command: viz, summary or export (see --help)", 2)
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
+            if args.command == "export":
+                return onnx_command.run(args)
             return _cmd_viz(args) if args.command == "viz" else _cmd_summary(args)
     except CliError as e:
         print(f"minigraph: error: {_one_line(e)}", file=sys.stderr)

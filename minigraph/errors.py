@@ -55,3 +55,8 @@ class UninitializedVariableError(ExecutionError):
 
 class ModelFormatError(MinigraphError, ValueError):
     """A saved program or tensor file is malformed."""
+
+
+class ExportError(MinigraphError, ValueError):
+    """A program cannot be exported (to ONNX): an unsupported op, a training program, a
+    parameter without a value. Nothing is written when it is raised."""

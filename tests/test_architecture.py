@@ -21,7 +21,7 @@ LAYERS = [
     {"initializer", "param_attr", "regularizer", "clip", "unique_name"},
     {"layers", "nn", "optimizer"},
     {"dygraph"},
-    {"jit", "io", "viz", "testing", "distributed"},
+    {"jit", "io", "viz", "testing", "distributed", "onnx"},
     {"cli", "__init__"},
 ]
 RANK = {unit: i for i, units in enumerate(LAYERS) for unit in units}
@@ -48,6 +48,7 @@ ABOVE_OPS = [
     "viz",
     "cli",
     "distributed",
+    "onnx",
 ]
 
 

@@ -4,6 +4,7 @@ is asserted: this only keeps the benchmark from rotting."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -29,6 +30,9 @@ def test_quick_benchmark_runs_and_agrees_with_numpy(tmp_path):
         assert "static" in r["check"]["max_rel_diff"], name
     assert {"eager"} <= set(results["workloads"]["W3"]["check"]["max_rel_diff"])
     assert "static_nofold" in results["workloads"]["W5"]["time"]
+    if importlib.util.find_spec("onnx") and importlib.util.find_spec("onnxruntime"):
+        # the exported model in onnxruntime must agree like minigraph itself (enforced)
+        assert "onnxruntime" in results["workloads"]["W5"]["check"]["max_rel_diff"]
     # figures are present (their values are not asserted: quick timings are noise)
     assert {"per_op_us", "fixed_us"} <= set(results["workloads"]["W1"]["time"]["static"])
     assert "peak_mib" in results["workloads"]["W3"]["rss"]["static"]

@@ -7,9 +7,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -33,17 +36,18 @@ def test_the_pages_that_teach_have_code():
 
 @pytest.mark.parametrize("page", [p for p in PAGES if python_blocks(p)], ids=lambda p: p.stem)
 def test_code_blocks_run(page, tmp_path):
+    if page.stem == "onnx":  # the onnx extra: skipped without it, required under CI
+        require(
+            find_spec("onnx") and find_spec("onnxruntime") and "onnx", "onnx/onnxruntime", "pip install -e '.[onnx]'"
+        )
     script = tmp_path / f"{page.stem}_blocks.py"
     script.write_text("\n\n".join(python_blocks(page)), encoding="utf-8")
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, f"{page.name}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
 
 
-def test_docs_say_nothing_about_what_does_not_exist():
+def test_docs_point_nowhere_outside_the_project():
     text = "\n".join(p.read_text(encoding="utf-8") for p in PAGES)
-    # ONNX export is not built: the docs may only say so
-    for word in ("minigraph.onnx", "export_inference_model"):
-        assert word not in text, word
     assert "../shared" not in text and not re.search(r"\bissue \d+", text)
 
 
