@@ -62,19 +62,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    v = sub.add_parser(
+    v = _model_command(
+        sub,
         "viz",
-        help="draw a program as a graph (svg, png, pdf, html or dot)",
-        description=(
-            "Draw one block of a saved program. Ops are boxes coloured by role (forward, loss, backward, "
-            "optimizer); variables are ellipses with name, dtype and shape, coloured as feed data, parameter, "
-            "persistable state (moving statistics, optimizer accumulators), gradient or temporary. A value "
-            "overwritten in place (batch_norm's MeanOut, an optimizer's ParamOut) appears again as a dashed "
-            "'name (updated)' node. The .dot text is always written next to the output."
-        ),
-        epilog="MODEL is " + MODEL_HELP + ".",
+        "draw a program as a graph (svg, png, pdf, html or dot)",
+        "Draw one block of a saved program. Ops are boxes coloured by role (forward, loss, backward, "
+        "optimizer); variables are ellipses with name, dtype and shape, coloured as feed data, parameter, "
+        "persistable state (moving statistics, optimizer accumulators), gradient or temporary. A value "
+        "overwritten in place (batch_norm's MeanOut, an optimizer's ParamOut) appears again as a dashed "
+        "'name (updated)' node. The .dot text is always written next to the output.",
     )
-    v.add_argument("model", metavar="MODEL", help="the saved program (see below)")
     v.add_argument(
         "-o",
         "--output",
@@ -84,8 +81,6 @@ def _parser() -> argparse.ArgumentParser:
         "The DOT text also goes to OUT with a .dot extension.",
     )
     v.add_argument("-f", "--format", choices=FORMATS, help="output format (default: from the OUT extension)")
-    v.add_argument("--hide-grad", action="store_true", help="hide backward ops and @GRAD variables")
-    v.add_argument("--hide-optimizer", action="store_true", help="hide optimizer ops (op role Optimize)")
     v.add_argument(
         "--highlight",
         action="append",
@@ -93,35 +88,36 @@ def _parser() -> argparse.ArgumentParser:
         help="fill variables whose name, and ops whose type, match REGEX in orange (repeatable)",
     )
     v.add_argument("--block", type=int, default=0, metavar="N", help="which block to draw (default 0)")
-    v.add_argument("--no-shapes", action="store_true", help="show variable names only, without dtype and shape")
-    v.add_argument("--group-by-namescope", action="store_true", help="draw each name_scope as a cluster")
-    v.add_argument("--no-legend", action="store_true", help="leave out the colour key")
-    v.add_argument(
-        "--inline-params",
-        action="store_true",
-        help="draw parameters and other persistable inputs as rows inside their op's box",
-    )
-    v.add_argument("--hide-unused", action="store_true", help="leave out temporary outputs that no drawn op reads")
-    v.add_argument(
-        "--collapse-backward",
-        action="store_true",
-        help="one box per forward op for its backward and optimizer ops (expandable in html output)",
-    )
+    for flag, text in (
+        ("--hide-grad", "hide backward ops and @GRAD variables"),
+        ("--hide-optimizer", "hide optimizer ops (op role Optimize)"),
+        ("--no-shapes", "show variable names only, without dtype and shape"),
+        ("--group-by-namescope", "draw each name_scope as a cluster"),
+        ("--no-legend", "leave out the colour key"),
+        ("--inline-params", "draw parameters and other persistable inputs as rows inside their op's box"),
+        ("--hide-unused", "leave out temporary outputs that no drawn op reads"),
+        ("--collapse-backward", "one box per forward op for its backward and optimizer ops (expandable in html)"),
+    ):
+        v.add_argument(flag, action="store_true", help=text)
     v.add_argument("--timeout", type=float, default=120.0, metavar="SEC", help="give up on Graphviz after SEC seconds")
 
-    s = sub.add_parser(
+    _model_command(
+        sub,
         "summary",
-        help="print the program text, parameter count and feed/fetch targets",
-        description=(
-            "Print the program as text, then the number of ops by role, the parameter count and, for an "
-            "inference model, its feed and fetch targets. The parameter count is the sum of the sizes of the "
-            "persistable Parameters and of the other persistable variables the forward ops read (such as the "
-            "weights of batch_norm folded into a conv); optimizer state is not counted."
-        ),
-        epilog="MODEL is " + MODEL_HELP + ".",
+        "print the program text, parameter count and feed/fetch targets",
+        "Print the program as text, then the number of ops by role, the parameter count and, for an "
+        "inference model, its feed and fetch targets. The parameter count is the sum of the sizes of the "
+        "persistable Parameters and of the other persistable variables the forward ops read (such as the "
+        "weights of batch_norm folded into a conv); optimizer state is not counted.",
     )
-    s.add_argument("model", metavar="MODEL", help="the saved program (see below)")
     onnx_command.add_parser(sub)
+    return p
+
+
+def _model_command(sub: Any, name: str, summary: str, description: str) -> argparse.ArgumentParser:
+    """A subcommand whose first argument is a saved MODEL."""
+    p = sub.add_parser(name, help=summary, description=description, epilog="MODEL is " + MODEL_HELP + ".")
+    p.add_argument("model", metavar="MODEL", help="the saved program (see below)")
     return p
 
 

@@ -48,12 +48,5 @@ def save_persistables(
         raise MinigraphError(f"rank 0 failed to save the checkpoint in {os.fspath(dirname)!r} (see rank 0's error)")
 
 
-def load_persistables(
-    executor: Any,
-    dirname: str | os.PathLike[str],
-    main_program: Program | None = None,
-    filename: str | None = None,
-    scope: Any = None,
-) -> None:
-    """minigraph.io.load_persistables, on every rank (each reads the same files)."""
-    io.load_persistables(executor, dirname, main_program=main_program, filename=filename, scope=scope)
+# Every rank reads the same files: loading needs no coordination.
+load_persistables = io.load_persistables

@@ -14,7 +14,7 @@ so `minimize` is the wrapped optimizer's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import inspect
 from typing import Any
 
 from minigraph.distributed.env import init_parallel_env
@@ -23,7 +23,6 @@ from minigraph.errors import ArgumentTypeError
 from minigraph.ir.builder import builder_for
 from minigraph.ir.framework import default_startup_program
 from minigraph.ir.operator import Operator
-from minigraph.ir.program import Program
 from minigraph.ir.variable import Parameter, Variable
 from minigraph.optimizer.base import Optimizer
 from minigraph.passes.collective import broadcast_parameters, convert_sync_batch_norm, insert_grad_allreduce
@@ -44,14 +43,15 @@ class DistributedOptimizer:
         self.user_defined_strategy.bucket_bytes()  # refuse a bad bucket size now, not at minimize
 
     def minimize(
-        self,
-        loss: Variable,
-        startup_program: Program | None = None,
-        parameter_list: Iterable[Any] | None = None,
-        no_grad_set: Iterable[Any] | None = None,
+        self, loss: Variable, *args: Any, **kwargs: Any
     ) -> tuple[list[Operator], list[tuple[Parameter, Variable]]]:
-        """Backward, averaged gradients, update (see the module docstring); returns
-        `(optimize_ops, params_grads)` like Optimizer.minimize."""
+        """Backward, averaged gradients, update (see the module docstring). Takes the
+        arguments of Optimizer.minimize and returns what it does, `(optimize_ops, params_grads)`."""
+        bound = inspect.signature(Optimizer.minimize).bind(self.inner_opt, loss, *args, **kwargs)
+        bound.apply_defaults()
+        startup_program, parameter_list, no_grad_set = (
+            bound.arguments[k] for k in ("startup_program", "parameter_list", "no_grad_set")
+        )
         init_parallel_env()
         startup = startup_program or default_startup_program()
         if builder_for(loss, startup).immediate:

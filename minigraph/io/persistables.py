@@ -29,6 +29,7 @@ from minigraph.types import shape_text
 FORMAT = "minigraph.persistables"
 FORMAT_VERSION = 1
 DEFAULT_FILENAME = "persistables.npz"
+PathLike = str | os.PathLike[str]
 
 
 def persistable_vars(program: Program) -> list[Variable]:
@@ -91,7 +92,7 @@ def _resolve(
 
 def save_persistables(
     executor: Any,
-    dirname: str | os.PathLike[str],
+    dirname: PathLike,
     main_program: Program | None = None,
     filename: str | None = None,
     scope: Scope | None = None,

@@ -141,38 +141,18 @@ def _reduce_sum_kernel(attrs: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray
     return (out,)
 
 
-register(
-    OpDef(
-        "c_broadcast",
-        ("X",),
-        ("Out",),
-        _broadcast_kernel,
-        _rooted_infer("c_broadcast", "root"),
-        attrs={"ring_id": 0, "root": 0},
-        grad=lambda g: g.emit(
-            "c_reduce_sum",
-            attrs={"ring_id": g.attr("ring_id"), "root_id": g.attr("root")},
-            X=g.out_grad("Out"),
-            Out=g.in_grad("X"),
-        ),
-    )
-)
-register(
-    OpDef(
-        "c_reduce_sum",
-        ("X",),
-        ("Out",),
-        _reduce_sum_kernel,
-        _rooted_infer("c_reduce_sum", "root_id"),
-        attrs={"ring_id": 0, "root_id": 0},
-        grad=lambda g: g.emit(
-            "c_broadcast",
-            attrs={"ring_id": g.attr("ring_id"), "root": g.attr("root_id")},
-            X=g.out_grad("Out"),
-            Out=g.in_grad("X"),
-        ),
-    )
-)
+def _register_rooted(op: str, kernel: Callable[..., Any], root: str, adjoint: str, adjoint_root: str) -> None:
+    """A collective with a root rank whose gradient is its adjoint collective rooted there."""
+
+    def grad(g: GradContext) -> None:
+        attrs = {"ring_id": g.attr("ring_id"), adjoint_root: g.attr(root)}
+        g.emit(adjoint, attrs=attrs, X=g.out_grad("Out"), Out=g.in_grad("X"))
+
+    register(OpDef(op, ("X",), ("Out",), kernel, _rooted_infer(op, root), attrs={"ring_id": 0, root: 0}, grad=grad))
+
+
+_register_rooted("c_broadcast", _broadcast_kernel, "root", "c_reduce_sum", "root_id")
+_register_rooted("c_reduce_sum", _reduce_sum_kernel, "root_id", "c_broadcast", "root")
 
 
 # --- allgather and reducescatter (axis 0) ---------------------------------------------------
@@ -235,25 +215,19 @@ def _paired(op_type: str) -> Callable[[GradContext], None]:
     return grad
 
 
-register(
-    OpDef(
-        "c_allgather",
-        ("X",),
-        ("Out",),
-        _allgather_kernel,
-        _gather_infer("c_allgather", grow=True),
-        attrs={"ring_id": 0, "nranks": 1},
-        grad=_paired("c_reducescatter"),
+# Gathering and reduce-scattering along axis 0 are each other's adjoints.
+for _op, _kernel, _grows, _adjoint in (
+    ("c_allgather", _allgather_kernel, True, "c_reducescatter"),
+    ("c_reducescatter", _reducescatter_kernel, False, "c_allgather"),
+):
+    register(
+        OpDef(
+            _op,
+            ("X",),
+            ("Out",),
+            _kernel,
+            _gather_infer(_op, grow=_grows),
+            attrs={"ring_id": 0, "nranks": 1},
+            grad=_paired(_adjoint),
+        )
     )
-)
-register(
-    OpDef(
-        "c_reducescatter",
-        ("X",),
-        ("Out",),
-        _reducescatter_kernel,
-        _gather_infer("c_reducescatter", grow=False),
-        attrs={"ring_id": 0, "nranks": 1},
-        grad=_paired("c_allgather"),
-    )
-)

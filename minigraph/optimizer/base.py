@@ -35,6 +35,7 @@ from minigraph.ir.variable import Parameter, Variable
 from minigraph.regularizer import L2Decay, WeightDecayRegularizer, as_regularizer
 
 ParamsGrads = list[tuple[Parameter, Variable]]
+Names = Iterable[Any] | None  # variables or their names
 
 
 @dataclass
@@ -129,10 +130,11 @@ class Optimizer:
         self,
         loss: Variable,
         startup_program: Program | None = None,
-        parameter_list: Iterable[Any] | None = None,
-        no_grad_set: Iterable[Any] | None = None,
+        parameter_list: Names = None,
+        no_grad_set: Names = None,
     ) -> ParamsGrads:
-        """The gradient ops only: `append_backward` over this optimizer's parameters."""
+        """The gradient ops only: `append_backward` over this optimizer's parameters.
+        `startup_program` is accepted for Paddle compatibility and unused."""
         params = parameter_list if parameter_list is not None else self._parameter_list
         return append_backward(loss, parameter_list=params, no_grad_set=no_grad_set)
 

@@ -11,39 +11,32 @@ from minigraph.ops.norm import BN_ATTRS, updates_running_stats
 
 FONT = "Helvetica,Arial,sans-serif"
 
+
 # Variable roles, in legend order. "state" is persistable but not trained by gradients:
 # batch_norm's moving statistics, optimizer accumulators, learning rates.
-VAR_KINDS = ("data", "param", "state", "grad", "temp")
-VAR_LEGEND = {
-    "data": "feed data",
-    "param": "parameter",
-    "state": "persistable state",
-    "grad": "gradient",
-    "temp": "temporary",
-}
-VAR_STYLE: dict[str, dict[str, str]] = {
-    "data": {"fillcolor": "#c8e6c9", "color": "#2e7d32", "fontcolor": "#1b3d1f"},
-    "param": {"fillcolor": "#148b97", "color": "#0b5960", "fontcolor": "#ffffff"},
-    "state": {"fillcolor": "#c5cae9", "color": "#3949ab", "fontcolor": "#1a237e"},
-    "grad": {"fillcolor": "#f8d7da", "color": "#c2185b", "fontcolor": "#5a0c2a"},
-    "temp": {"fillcolor": "#f2f2f2", "color": "#9e9e9e", "fontcolor": "#333333"},
-}
+def _look(fill: str, line: str, font: str) -> dict[str, str]:
+    return {"fillcolor": fill, "color": line, "fontcolor": font}
 
-OP_KINDS = ("forward", "loss", "backward", "optimize", "collective")
-OP_LEGEND = {
-    "forward": "forward op",
-    "loss": "loss op",
-    "backward": "backward op",
-    "optimize": "optimizer op",
-    "collective": "collective (communication) op",
+
+# kind -> (variable or op, legend text, colours), in legend order.
+_KINDS = {
+    "data": ("var", "feed data", _look("#c8e6c9", "#2e7d32", "#1b3d1f")),
+    "param": ("var", "parameter", _look("#148b97", "#0b5960", "#ffffff")),
+    "state": ("var", "persistable state", _look("#c5cae9", "#3949ab", "#1a237e")),
+    "grad": ("var", "gradient", _look("#f8d7da", "#c2185b", "#5a0c2a")),
+    "temp": ("var", "temporary", _look("#f2f2f2", "#9e9e9e", "#333333")),
+    "forward": ("op", "forward op", _look("#303a3a", "#303a3a", "#ffffff")),
+    "loss": ("op", "loss op", _look("#b71c1c", "#7f0000", "#ffffff")),
+    "backward": ("op", "backward op", _look("#6a3d9a", "#4a2370", "#ffffff")),
+    "optimize": ("op", "optimizer op", _look("#1f5fa8", "#0d3c73", "#ffffff")),
+    "collective": ("op", "collective (communication) op", _look("#795548", "#4e342e", "#ffffff")),
 }
-OP_STYLE: dict[str, dict[str, str]] = {
-    "forward": {"fillcolor": "#303a3a", "color": "#303a3a", "fontcolor": "#ffffff"},
-    "loss": {"fillcolor": "#b71c1c", "color": "#7f0000", "fontcolor": "#ffffff"},
-    "backward": {"fillcolor": "#6a3d9a", "color": "#4a2370", "fontcolor": "#ffffff"},
-    "optimize": {"fillcolor": "#1f5fa8", "color": "#0d3c73", "fontcolor": "#ffffff"},
-    "collective": {"fillcolor": "#795548", "color": "#4e342e", "fontcolor": "#ffffff"},
-}
+VAR_KINDS = tuple(kind for kind, (what, _, _) in _KINDS.items() if what == "var")
+OP_KINDS = tuple(kind for kind, (what, _, _) in _KINDS.items() if what == "op")
+VAR_LEGEND = {kind: _KINDS[kind][1] for kind in VAR_KINDS}
+VAR_STYLE: dict[str, dict[str, str]] = {kind: _KINDS[kind][2] for kind in VAR_KINDS}
+OP_LEGEND = {kind: _KINDS[kind][1] for kind in OP_KINDS}
+OP_STYLE: dict[str, dict[str, str]] = {kind: _KINDS[kind][2] for kind in OP_KINDS}
 EDGE_COLOR = {
     "forward": "#555555",
     "loss": "#555555",
