@@ -2,6 +2,7 @@
 
 from minigraph import (
     clip,
+    core,
     distributed,
     dygraph,
     initializer,
@@ -17,6 +18,7 @@ from minigraph import (
     viz,
 )
 from minigraph.backward import append_backward, gradients
+from minigraph.core import CUDAPlace, cpu_places
 from minigraph.errors import (
     ExecutionError,
     FeedError,
@@ -40,7 +42,8 @@ from minigraph.ir import (
     name_scope,
     program_guard,
 )
-from minigraph.layers.tensor import create_global_var, create_parameter, data
+from minigraph.layers.tensor import create_global_var, create_parameter
+from minigraph.layers.tensor import static_data as data
 from minigraph.param_attr import ParamAttr
 
 __version__ = "0.1.0"
@@ -48,6 +51,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Block",
     "CPUPlace",
+    "CUDAPlace",
     "ExecutionError",
     "Executor",
     "FeedError",
@@ -66,6 +70,8 @@ __all__ = [
     "Variable",
     "append_backward",
     "clip",
+    "core",
+    "cpu_places",
     "create_global_var",
     "create_parameter",
     "data",

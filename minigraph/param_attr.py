@@ -10,7 +10,8 @@ from minigraph.initializer import Initializer
 
 class ParamAttr:
     """Name, initializer, learning-rate scale, regularizer and flags of a parameter.
-    `False` as a layer's bias_attr means "no bias"."""
+    `False` as a layer's bias_attr means "no bias"; `True` means the default attribute
+    (fluid scripts pass it)."""
 
     def __init__(
         self,
@@ -32,8 +33,9 @@ class ParamAttr:
 
     @staticmethod
     def to_attr(arg: Any) -> ParamAttr | bool:
-        """Normalise a user's param_attr/bias_attr argument (None, str, ParamAttr, False, initializer)."""
-        if arg is None:
+        """Normalise a user's param_attr/bias_attr argument (None, True, str, ParamAttr, False,
+        initializer)."""
+        if arg is None or arg is True:
             return ParamAttr()
         if arg is False:
             return False

@@ -18,7 +18,7 @@ LAYERS = [
     {"ops"},
     {"backward", "passes"},
     {"executor"},
-    {"initializer", "param_attr", "regularizer", "clip", "unique_name"},
+    {"initializer", "param_attr", "regularizer", "clip", "unique_name", "core", "reader"},
     {"layers", "nn", "optimizer"},
     {"dygraph"},
     {"jit", "io", "viz", "testing", "distributed", "onnx"},

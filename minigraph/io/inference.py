@@ -67,6 +67,28 @@ def _names(items: Any, what: str, program: Program) -> list[str]:
     return names
 
 
+def _by_name_in(program: Program, items: Any) -> Any:
+    """Variables of a clone of `program` (or of the program it was cloned from) replaced by
+    their names: fluid scripts pass targets built in the program a test clone came from."""
+    if isinstance(items, Variable):
+        items = [items]
+    if not isinstance(items, (list, tuple)):
+        return items
+    block = program.global_block()
+
+    def related(v: Variable) -> bool:
+        other = v.block.program
+        return other is not program and other._lineage == program._lineage and block.has_var(v.name)
+
+    return [v.name if isinstance(v, Variable) and related(v) else v for v in items]
+
+
+def _check_filenames(model_filename: Any, params_filename: Any) -> None:
+    for what, value in (("model_filename", model_filename), ("params_filename", params_filename)):
+        if value is not None and not isinstance(value, str):
+            raise ArgumentTypeError(f"{what} must be a file name (str) or None, got {value!r}")
+
+
 def _inference_program(
     program: Program, feeds: list[str], targets: list[str], scope: Scope | None = None
 ) -> tuple[Program, list[str]]:
@@ -89,13 +111,22 @@ def save_inference_model(
     target_vars: Any,
     executor: Any,
     main_program: Program | None = None,
+    model_filename: str | None = None,
+    params_filename: str | None = None,
+    export_for_deployment: bool = True,
     scope: Scope | None = None,
     fold_batch_norm: bool = True,
 ) -> list[str]:
     """Export the part of `main_program` that computes `target_vars` from `feeded_var_names`,
     in test mode, with the values of the persistables it uses (taken from `scope`, default
     the global scope). Returns the fetch names. `executor` is accepted for Paddle
-    compatibility.
+    compatibility. A target Variable of another program (the program a test clone was made
+    from, say) stands for the variable of that name in `main_program`.
+
+    `model_filename` and `params_filename` are accepted so fluid scripts run unchanged: a
+    model directory always holds minigraph's own two files (see the module docstring), so
+    loading needs only the directory whatever names were given. `export_for_deployment` is
+    accepted and ignored (the saved program is always pruned for inference).
 
     By default each test-mode batch_norm that follows a conv2d or fc is folded into that
     op's weights (minigraph.passes.fold: same outputs to float rounding, one op less);
@@ -111,10 +142,11 @@ def save_inference_model(
     program = default_main_program() if main_program is None else main_program
     if not isinstance(program, Program):
         raise ArgumentTypeError(f"save_inference_model: main_program must be a Program, got {type(program).__name__}")
+    _check_filenames(model_filename, params_filename)
     scope = global_scope() if scope is None else scope
     dirname = os.fspath(dirname)
     feeds = _names(feeded_var_names, "feeded_var_names", program)
-    targets = _names(target_vars, "target_vars", program)
+    targets = _names(_by_name_in(program, target_vars), "target_vars", program)
     # Folded weights go to a child scope: the caller's scope gains nothing.
     work_scope = Scope(parent=scope) if fold_batch_norm else None
     infer_program, external = _inference_program(program, feeds, targets, work_scope)
@@ -147,17 +179,23 @@ def save_inference_model(
 
 
 def load_inference_model(
-    dirname: str | os.PathLike[str], executor: Any, scope: Scope | None = None
+    dirname: str | os.PathLike[str],
+    executor: Any,
+    model_filename: str | None = None,
+    params_filename: str | None = None,
+    scope: Scope | None = None,
 ) -> tuple[Program, list[str], list[Variable]]:
     """Load a model written by `save_inference_model`: returns `(program, feed_target_names,
     fetch_targets)` (fetch_targets are Variables of the loaded program) and puts the weights
     into `scope` (default: the global scope). Files are read as data only and checked
     completely (program against the op registry, every weight's presence, dtype and shape)
-    before anything is written to the scope.
+    before anything is written to the scope. `model_filename` and `params_filename` are
+    accepted as `save_inference_model` accepts them.
 
         program, feeds, fetches = mg.io.load_inference_model("model", exe)
         probs, = exe.run(program, feed={feeds[0]: x}, fetch_list=fetches)
     """
+    _check_filenames(model_filename, params_filename)
     scope = global_scope() if scope is None else scope
     dirname = os.fspath(dirname)
     model_path = os.path.join(dirname, MODEL_FILE)

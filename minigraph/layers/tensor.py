@@ -14,17 +14,54 @@ from minigraph.layers.helper import LayerHelper
 from minigraph.param_attr import ParamAttr
 from minigraph.types import constant_value, normalize_dtype, normalize_shape
 
+LOD_REFUSED = (
+    "variable-length sequences (LoD, lod_level > 0) are not supported by minigraph; pad the "
+    "sequences to a common length and feed a mask (or the lengths) as a second input"
+)
 
-def data(name: str, shape: Any, dtype: Any = "float32", lod_level: int = 0) -> Variable:
-    """A variable fed at run time; None or -1 marks a free dimension (usually the batch)."""
+
+def _feed_var(name: str, shape: tuple[int, ...], dtype: Any, lod_level: int, stop_gradient: bool) -> Variable:
     if not isinstance(name, str) or not name:
         raise GraphBuildError(f"data: name must be a non-empty string, got {name!r}")
+    # NOTE: refused rather than ignored: a LoD program fed padded batches would train on
+    # the padding without a word of warning.
+    if lod_level:
+        raise GraphBuildError(f"data {name!r}: lod_level={lod_level}: {LOD_REFUSED}")
     block = default_main_program().global_block()
     if block.has_var(name):
         raise GraphBuildError(f"data: a variable named {name!r} already exists in this program")
-    where = f"data({name!r})"
-    shape, dtype = normalize_shape(shape, f"{where}: shape"), normalize_dtype(dtype, f"{where}: dtype")
-    return block.create_var(name, shape, dtype, stop_gradient=True, is_data=True)
+    dtype = normalize_dtype(dtype, f"data({name!r}): dtype")
+    return block.create_var(name, shape, dtype, stop_gradient=bool(stop_gradient), is_data=True)
+
+
+def static_data(name: str, shape: Any, dtype: Any = "float32", lod_level: int = 0) -> Variable:
+    """A variable fed at run time, shaped exactly as given; None or -1 marks a free
+    dimension (usually the batch), as `paddle.static.data` does. This is `minigraph.data`.
+
+        x = mg.data("x", shape=[None, 3, 8, 8])
+    """
+    return _feed_var(name, normalize_shape(shape, f"data({name!r}): shape"), dtype, lod_level, True)
+
+
+def data(
+    name: str,
+    shape: Any,
+    dtype: Any = "float32",
+    append_batch_size: bool = True,
+    lod_level: int = 0,
+    stop_gradient: bool = True,
+    type: Any = None,
+) -> Variable:
+    """fluid 1.x's feed variable: a -1 batch dimension is prepended to `shape` unless the
+    shape already holds -1 (or None) or `append_batch_size=False`. `type` is accepted for
+    ported scripts (every variable is a dense tensor).
+
+        img = mg.layers.data("img", shape=[1, 28, 28])   # shape (-1, 1, 28, 28)
+    """
+    dims = normalize_shape(shape, f"data({name!r}): shape")
+    if append_batch_size and -1 not in dims:
+        dims = (-1, *dims)
+    return _feed_var(name, dims, dtype, lod_level, stop_gradient)
 
 
 def create_parameter(

@@ -75,12 +75,22 @@ def _ce_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
     return {"Y": ((*x.shape[:-1], 1), x.dtype)}
 
 
+# Paddle's kernel clamps log(0) = -inf to -1e20 (its TolerableValue), so a probability of 0
+# costs 1e20, and a zero soft label times log(0) costs 0 instead of nan.
+APPROX_INF = 1e20
+
+
+def _tolerable_log(x: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return np.maximum(np.log(x), np.asarray(-APPROX_INF, x.dtype))
+
+
 def _ce(a: dict[str, Any], x: np.ndarray, label: np.ndarray) -> tuple[np.ndarray]:
     if a["soft_label"]:
-        return (-(label * np.log(x)).sum(axis=-1, keepdims=True),)
+        return (-(label * _tolerable_log(x)).sum(axis=-1, keepdims=True),)
     idx, valid = _hard_index("cross_entropy", label, x.shape[-1], a["ignore_index"])
     picked = np.take_along_axis(x, idx, axis=-1)
-    return (np.where(valid, -np.log(picked), np.zeros((), x.dtype)),)
+    return (np.where(valid, -_tolerable_log(picked), np.zeros((), x.dtype)),)
 
 
 def _ce_grad(a: dict[str, Any], x: np.ndarray, label: np.ndarray, d: np.ndarray) -> tuple[np.ndarray]:
