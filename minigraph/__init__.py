@@ -13,12 +13,14 @@ from minigraph import (
     onnx,
     ops,  # noqa: F401  (registers every op type)
     optimizer,
+    reader,
     regularizer,
     unique_name,
     viz,
 )
 from minigraph.backward import append_backward, gradients
 from minigraph.core import CUDAPlace, cpu_places
+from minigraph.data_feeder import DataFeeder
 from minigraph.errors import (
     ExecutionError,
     FeedError,
@@ -45,6 +47,7 @@ from minigraph.ir import (
 from minigraph.layers.tensor import create_global_var, create_parameter
 from minigraph.layers.tensor import static_data as data
 from minigraph.param_attr import ParamAttr
+from minigraph.reader import batch
 
 __version__ = "0.1.0"
 
@@ -52,6 +55,7 @@ __all__ = [
     "Block",
     "CPUPlace",
     "CUDAPlace",
+    "DataFeeder",
     "ExecutionError",
     "Executor",
     "FeedError",
@@ -69,6 +73,7 @@ __all__ = [
     "UninitializedVariableError",
     "Variable",
     "append_backward",
+    "batch",
     "clip",
     "core",
     "cpu_places",
@@ -90,6 +95,7 @@ __all__ = [
     "name_scope",
     "optimizer",
     "program_guard",
+    "reader",
     "regularizer",
     "scope_guard",
     "unique_name",

@@ -18,7 +18,7 @@ LAYERS = [
     {"ops"},
     {"backward", "passes"},
     {"executor"},
-    {"initializer", "param_attr", "regularizer", "clip", "unique_name", "core", "reader"},
+    {"initializer", "param_attr", "regularizer", "clip", "unique_name", "core", "reader", "data_feeder"},
     {"layers", "nn", "optimizer"},
     {"dygraph"},
     {"jit", "io", "viz", "testing", "distributed", "onnx"},

@@ -116,6 +116,8 @@ class Executor:
             raise ArgumentTypeError(f"Executor.run expects a Program, got {type(program).__name__}")
         scope = global_scope() if scope is None else scope
         feed = {} if feed is None else feed
+        if isinstance(feed, (list, tuple)) and len(feed) == 1 and isinstance(feed[0], dict):
+            feed = feed[0]  # a DataLoader's step: one feed dict per place, and there is one place
         if not isinstance(feed, dict):
             raise FeedError(f"feed must be a dict of name -> array, got {type(feed).__name__}")
         if fetch_list is None:

@@ -16,6 +16,7 @@ registry, every tensor's presence, dtype and shape) before it touches the scope;
 ModelFormatError naming the file and the item.
 """
 
+from minigraph.io.dataloader import DataLoader, batch, buffered, chain, compose, firstn, map_readers, shuffle  # noqa: F401
 from minigraph.io.files import ModelFileNotFoundError
 from minigraph.io.inference import load_inference_model, save_inference_model
 from minigraph.io.persistables import load_persistables, save_persistables

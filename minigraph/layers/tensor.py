@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from minigraph.core import LOD_REFUSED
 from minigraph.errors import ArgumentTypeError, GraphBuildError
 from minigraph.initializer import Constant, Initializer
 from minigraph.ir.framework import default_main_program, default_startup_program
@@ -13,11 +14,6 @@ from minigraph.ir.variable import Parameter, Variable
 from minigraph.layers.helper import LayerHelper
 from minigraph.param_attr import ParamAttr
 from minigraph.types import constant_value, normalize_dtype, normalize_shape
-
-LOD_REFUSED = (
-    "variable-length sequences (LoD, lod_level > 0) are not supported by minigraph; pad the "
-    "sequences to a common length and feed a mask (or the lengths) as a second input"
-)
 
 
 def _feed_var(name: str, shape: tuple[int, ...], dtype: Any, lod_level: int, stop_gradient: bool) -> Variable:
