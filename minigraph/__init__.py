@@ -9,6 +9,7 @@ from minigraph import (
     io,
     jit,
     layers,
+    nets,
     nn,
     onnx,
     ops,  # noqa: F401  (registers every op type)
@@ -93,6 +94,7 @@ __all__ = [
     "initializer",
     "layers",
     "name_scope",
+    "nets",
     "optimizer",
     "program_guard",
     "reader",

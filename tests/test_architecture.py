@@ -19,7 +19,7 @@ LAYERS = [
     {"backward", "passes"},
     {"executor"},
     {"initializer", "param_attr", "regularizer", "clip", "unique_name", "core", "reader", "data_feeder"},
-    {"layers", "nn", "optimizer"},
+    {"layers", "nn", "optimizer", "nets"},
     {"dygraph"},
     {"jit", "io", "viz", "testing", "distributed", "onnx"},
     {"cli", "__init__"},

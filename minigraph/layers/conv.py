@@ -86,6 +86,7 @@ def conv2d_setup(
     initializer: Paddle's Normal(0, sqrt(2 / (kh * kw * num_channels))), where num_channels is
     the full input channel count (Paddle does not divide it by groups)."""
     _check_layout(where, data_format)
+    groups = 1 if groups is None else groups
     if not _is_int(num_filters) or num_filters < 1:
         raise GraphBuildError(f"{where}: num_filters must be a positive int, got {num_filters!r}")
     if not _is_int(groups) or groups < 1:
@@ -143,11 +144,13 @@ def conv2d(
     act: str | None = None,
     name: str | None = None,
     data_format: str = "NCHW",
+    use_cudnn: bool = True,
 ) -> Variable:
     """2-D convolution with a [num_filters, C / groups, kh, kw] filter (`conv2d_N.w_0`), a
     [num_filters] bias (`conv2d_N.b_0`, skipped with bias_attr=False) and an optional act.
 
     `padding` is an int, a pair, a 4-tuple (top, bottom, left, right) or "SAME"/"VALID".
+    `groups=None` means 1 and `use_cudnn` is accepted and ignored, as fluid scripts pass them.
 
         x = mg.data("x", [None, 3, 32, 32])
         y = mg.layers.conv2d(x, num_filters=8, filter_size=3, padding=1, act="relu")  # [-1, 8, 32, 32]
@@ -237,12 +240,14 @@ def pool2d(
     exclusive: bool = True,
     data_format: str = "NCHW",
     name: str | None = None,
+    use_cudnn: bool = True,
 ) -> Variable:
     """Max or average pooling over kh x kw windows. Average pooling divides by the number of
     input elements in each window (`exclusive=True`, the default) or, with
     `exclusive=False`, by the window's cells inside the padded input (padding counts; the
     cells `ceil_mode` adds past the padded border do not, as in Paddle); `ceil_mode` rounds
-    the output size up; `global_pooling` pools each whole plane to 1x1.
+    the output size up; `global_pooling` pools each whole plane to 1x1. `use_cudnn` is
+    accepted and ignored.
 
         y = mg.layers.pool2d(x, pool_size=2, pool_type="max", pool_stride=2)
     """

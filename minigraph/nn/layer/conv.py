@@ -17,7 +17,8 @@ __all__ = ["Conv2D", "Pool2D"]
 class Conv2D(Layer):
     """2-D convolution layer: `weight` [num_filters, num_channels / groups, kh, kw]
     (`conv2d_N.w_0`, Normal(0, sqrt(2 / (kh * kw * num_channels))) by default) and `bias`
-    [num_filters] (`conv2d_N.b_0`, None with bias_attr=False), then `act`.
+    [num_filters] (`conv2d_N.b_0`, None with bias_attr=False), then `act`. `use_cudnn` is
+    accepted and ignored (minigraph runs on the CPU), as in Pool2D.
 
         conv = mg.nn.Conv2D(3, 8, filter_size=3, padding=1, act="relu")
         y = conv(x)  # x: [N, 3, H, W] -> y: [N, 8, H, W]
@@ -37,6 +38,7 @@ class Conv2D(Layer):
         act: str | None = None,
         data_format: str = "NCHW",
         dtype: str = "float32",
+        use_cudnn: bool = True,
     ) -> None:
         super().__init__("conv2d", dtype)
         self._attrs, shape, init = conv2d_setup(
@@ -76,6 +78,7 @@ class Pool2D(Layer):
         ceil_mode: bool = False,
         exclusive: bool = True,
         data_format: str = "NCHW",
+        use_cudnn: bool = True,
     ) -> None:
         super().__init__("pool2d")
         self._attrs = pool2d_attrs(
