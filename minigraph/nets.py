@@ -35,7 +35,7 @@ def simple_img_conv_pool(
     conv_stride: Any = 1,
     conv_padding: Any = 0,
     conv_dilation: Any = 1,
-    conv_groups: int = 1,
+    conv_groups: int | None = 1,
     param_attr: Any = None,
     bias_attr: Any = None,
     act: str | None = None,
