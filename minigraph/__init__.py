@@ -45,6 +45,7 @@ from minigraph.ir import (
     name_scope,
     program_guard,
 )
+from minigraph.layers.indexing import embedding_v2 as embedding
 from minigraph.layers.tensor import create_global_var, create_parameter
 from minigraph.layers.tensor import static_data as data
 from minigraph.param_attr import ParamAttr
@@ -87,6 +88,7 @@ __all__ = [
     "gradients",
     "distributed",
     "dygraph",
+    "embedding",
     "io",
     "jit",
     "onnx",

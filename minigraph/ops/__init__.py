@@ -8,6 +8,7 @@ from minigraph.ops import (  # noqa: F401
     conv,
     dropout,
     init,
+    lookup,
     loss,
     math,
     matmul,
@@ -15,6 +16,7 @@ from minigraph.ops import (  # noqa: F401
     optim,
     pool,
     reduction,
+    search,
     shape,
     sync_norm,
 )

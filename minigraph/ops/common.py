@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from minigraph.errors import GraphBuildError, OpTypeError
-from minigraph.registry import GradContext
+from minigraph.registry import GradContext, OpDef, register
 from minigraph.types import FLOAT_DTYPES, shape_text
 
 NO_SECOND_ORDER = "a gradient op; second-order gradients are not supported"
@@ -116,3 +116,49 @@ def simple_grad(
         g.emit(grad_type, attrs=g.attrs, **kw)
 
     return grad
+
+
+def register_with_grad(
+    type: str,
+    inputs: tuple[str, ...],
+    outputs: tuple[str, ...],
+    kernel: Callable[..., Any],
+    infer: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]],
+    grad_kernel: Callable[..., Any],
+    attrs: dict[str, Any] | None = None,
+    reads: tuple[str, ...] = ("X",),
+    reads_outputs: tuple[str, ...] = (),
+    diff: tuple[str, ...] = ("X",),
+    out: str = "Out",
+    grad_infer: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None,
+    no_grad_inputs: tuple[str, ...] = (),
+) -> None:
+    """Register `type` and `<type>_grad` as most ops pair them: the grad op reads the forward
+    inputs `reads`, the forward outputs `reads_outputs` and `<out>@GRAD`, and writes
+    `<d>@GRAD` for each input in `diff` (each optional when there are several), shaped like
+    those inputs unless `grad_infer` says otherwise. Both ops carry the same attrs."""
+    attrs = attrs or {}
+    register(
+        OpDef(
+            type,
+            inputs,
+            outputs,
+            kernel,
+            infer,
+            attrs=dict(attrs),
+            grad=simple_grad(f"{type}_grad", reads, reads_outputs, diff, out),
+            no_grad_inputs=no_grad_inputs,
+        )
+    )
+    register(
+        OpDef(
+            f"{type}_grad",
+            (*reads, *reads_outputs, f"{out}@GRAD"),
+            tuple(f"{d}@GRAD" for d in diff),
+            grad_kernel,
+            grad_infer or like_inputs(**grad_slots(*diff)),
+            attrs=dict(attrs),
+            no_grad=NO_SECOND_ORDER,
+            optional_outputs=tuple(f"{d}@GRAD" for d in diff) if len(diff) > 1 else (),
+        )
+    )

@@ -1,0 +1,101 @@
+"""Layer builders for the fluid-era ops: names, shapes, defaults and values (the ops
+themselves are checked row by row in tests/cases/)."""
+
+import numpy as np
+import pytest
+
+import minigraph as mg
+
+
+def run(build, feed, fetch_grads=()):
+    """Build in fresh programs, run startup and main once; returns (main, scope, values)."""
+    main, startup = mg.Program(), mg.Program()
+    with mg.program_guard(main, startup):
+        outs = list(build())
+        if fetch_grads:
+            loss = mg.layers.mean(outs[0])
+            outs += mg.gradients([loss], [v() for v in fetch_grads])
+    scope, exe = mg.Scope(), mg.Executor()
+    exe.run(startup, scope=scope)
+    return main, scope, exe.run(main, feed=feed, fetch_list=outs, scope=scope)
+
+
+def test_embedding_padding_idx_rows_are_zero_and_get_no_gradient():
+    ids = np.array([[1], [4], [1], [0]])
+
+    def build():
+        word = mg.layers.data("w", [1], dtype="int64")
+        return (mg.layers.embedding(word, size=[5, 3], padding_idx=-1, param_attr="emb"),)
+
+    def table():
+        return mg.default_main_program().global_block().var("emb")
+
+    main, scope, (out, dtable) = run(build, {"w": ids}, fetch_grads=[table])
+    w = np.array(scope.find_var("emb").get_tensor())
+    assert main.global_block().ops[0].type == "lookup_table"
+    assert main.global_block().ops[0].attr("padding_idx") == 4
+    np.testing.assert_allclose(out, np.stack([w[1], np.zeros(3), w[1], w[0]]))
+    expected = np.zeros((5, 3))
+    expected[1], expected[0] = 2 / 12, 1 / 12  # mean over 12 outputs; row 4 is padding
+    np.testing.assert_allclose(dtable, expected, rtol=1e-6)
+
+
+def test_embedding_shares_a_named_table_and_fluid_embedding_takes_plain_ids():
+    def build():
+        a = mg.layers.embedding(mg.layers.data("a", [1], dtype="int64"), [6, 2], param_attr="shared_w")
+        b = mg.layers.embedding(mg.layers.data("b", [1], dtype="int64"), [6, 2], param_attr="shared_w")
+        c = mg.embedding(mg.layers.data("c", [2], dtype="int64"), [6, 2], param_attr="shared_w")
+        return a, b, c
+
+    main, _, (a, b, c) = run(build, {"a": [[2]], "b": [[2]], "c": [[2, 3]]})
+    assert [p.name for p in main.all_parameters()] == ["shared_w"]
+    np.testing.assert_array_equal(a, b)
+    assert c.shape == (1, 2, 2) and main.global_block().ops[2].type == "lookup_table_v2"
+    np.testing.assert_array_equal(c[0, 0], a[0])
+    with pytest.raises(mg.GraphBuildError, match="padding_idx 9"):
+        with mg.program_guard(mg.Program(), mg.Program()):
+            mg.layers.embedding(mg.layers.data("a", [1], dtype="int64"), [6, 2], padding_idx=9)
+
+
+def test_index_layers():
+    x = np.array([[3.0, 1.0, 2.0], [0.0, 5.0, 4.0]], "float32")
+
+    def build():
+        xv = mg.layers.data("x", [3])
+        label = mg.layers.data("label", [1], dtype="int64")
+        values, indices = mg.layers.topk(xv, k=2)
+        cond = mg.layers.cast(mg.layers.one_hot(label, 3), "bool")
+        return (
+            mg.layers.one_hot(label, depth=3),
+            mg.layers.argmax(xv),
+            mg.layers.argmin(xv, axis=1),
+            values,
+            indices,
+            mg.layers.where(cond, xv, mg.layers.scale(xv, 0.0)),
+            mg.layers.where(cond),
+            mg.layers.gather(xv, mg.layers.assign(np.array([1, 1, 0]))),
+        )
+
+    _, _, outs = run(build, {"x": x, "label": np.array([[2], [0]])})
+    onehot, amax, amin, values, indices, picked, coords, gathered = outs
+    np.testing.assert_array_equal(onehot, [[0, 0, 1], [1, 0, 0]])
+    np.testing.assert_array_equal(amax, [0, 1, 1])  # fluid's default axis is 0
+    np.testing.assert_array_equal(amin, [1, 0])
+    np.testing.assert_array_equal(values, [[3, 2], [5, 4]])
+    np.testing.assert_array_equal(indices, [[0, 2], [1, 2]])
+    np.testing.assert_array_equal(picked, [[0, 0, 2], [0, 0, 0]])
+    np.testing.assert_array_equal(coords, [[0, 2], [1, 0]])
+    np.testing.assert_array_equal(gathered, x[[1, 1, 0]])
+
+
+def test_scatter_layer_overwrite_and_accumulate():
+    def build():
+        x = mg.layers.data("x", [2], append_batch_size=False)
+        ids = mg.layers.assign(np.array([1, 1]))
+        upd = mg.layers.assign(np.array([[1.0], [2.0]], "float32"))
+        xx = mg.layers.reshape(x, [2, 1])
+        return mg.layers.scatter(xx, ids, upd), mg.layers.scatter(xx, ids, upd, overwrite=False)
+
+    _, _, (over, acc) = run(build, {"x": np.array([5.0, 6.0], "float32")})
+    np.testing.assert_array_equal(over, [[5.0], [2.0]])
+    np.testing.assert_array_equal(acc, [[5.0], [3.0]])
