@@ -99,3 +99,35 @@ def test_scatter_layer_overwrite_and_accumulate():
     _, _, (over, acc) = run(build, {"x": np.array([5.0, 6.0], "float32")})
     np.testing.assert_array_equal(over, [[5.0], [2.0]])
     np.testing.assert_array_equal(acc, [[5.0], [3.0]])
+
+
+def test_shape_and_math_layers():
+    x = np.arange(6, dtype="float32").reshape(2, 3) / 4 + 0.25
+
+    def build():
+        xv = mg.layers.data("x", [3])
+        return (
+            mg.layers.slice(xv, axes=[1], starts=[1], ends=[100]),
+            mg.layers.stack([xv, xv], axis=1),
+            mg.layers.unsqueeze(xv, [1]),
+            mg.layers.squeeze(mg.layers.unsqueeze(xv, [0, 2]), []),
+            mg.layers.expand(xv, [1, 2]),
+            mg.layers.pad(xv, [0, 1, 1, 0], pad_value=-1.0),
+            mg.layers.clip(xv, min=0.5, max=1.0),
+            mg.layers.elementwise_pow(xv, xv),
+            mg.layers.pow(xv, factor=2.0),
+            mg.layers.floor(mg.layers.scale(xv, 2.0)),
+            mg.layers.cos(xv),
+        )
+
+    _, _, outs = run(build, {"x": x})
+    sliced, stacked, unsq, sq, expanded, padded, clipped, epow, pw, fl, cs = outs
+    np.testing.assert_array_equal(sliced, x[:, 1:])
+    assert stacked.shape == (2, 2, 3) and unsq.shape == (2, 1, 3) and sq.shape == (2, 3)
+    np.testing.assert_array_equal(expanded, np.tile(x, (1, 2)))
+    np.testing.assert_array_equal(padded, np.pad(x, [(0, 1), (1, 0)], constant_values=-1))
+    np.testing.assert_array_equal(clipped, np.clip(x, 0.5, 1.0))
+    np.testing.assert_allclose(epow, x**x, rtol=1e-6)
+    np.testing.assert_allclose(pw, x**2, rtol=1e-6)
+    np.testing.assert_array_equal(fl, np.floor(2 * x))
+    np.testing.assert_allclose(cs, np.cos(x), rtol=1e-6)

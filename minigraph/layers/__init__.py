@@ -4,12 +4,15 @@ from minigraph.layers.activation import *  # noqa: F403
 from minigraph.layers.conv import *  # noqa: F403
 from minigraph.layers.indexing import *  # noqa: F403
 from minigraph.layers.loss import *  # noqa: F403
+from minigraph.layers.manip import *  # noqa: F403
 from minigraph.layers.math import (
+    clip,
     elementwise_add,
     elementwise_div,
     elementwise_max,
     elementwise_min,
     elementwise_mul,
+    elementwise_pow,
     elementwise_sub,
     matmul,
     mul,

@@ -10,12 +10,17 @@ from minigraph.layers.helper import LayerHelper
 
 __all__ = [
     "abs",
+    "ceil",
+    "cos",
+    "floor",
     "exp",
     "leaky_relu",
     "log",
     "log_softmax",
+    "pow",
     "relu",
     "sigmoid",
+    "sin",
     "softmax",
     "sqrt",
     "square",
@@ -62,3 +67,12 @@ log = _activation("log", "The natural logarithm (nan for negative inputs, -inf a
 sqrt = _activation("sqrt", "The square root (nan for negative inputs).")
 square = _activation("square", "x * x.")
 abs = _activation("abs", "|x|.")
+cos = _activation("cos", "The cosine.")
+sin = _activation("sin", "The sine.")
+floor = _activation("floor", "The largest integer <= x (its gradient is 0).")
+ceil = _activation("ceil", "The smallest integer >= x (its gradient is 0).")
+
+
+def pow(x: Variable, factor: float = 1.0, name: str | None = None) -> Variable:
+    """x ** factor (a number; `elementwise_pow` takes a variable exponent)."""
+    return _unary("pow", x, name, {"factor": float(factor)})

@@ -1,4 +1,4 @@
-"""Arithmetic builders: elementwise binaries, scale, matmul."""
+"""Arithmetic builders: elementwise binaries, clip, scale, matmul."""
 
 from __future__ import annotations
 
@@ -25,6 +25,12 @@ elementwise_mul = _elementwise("elementwise_mul", "x * y")
 elementwise_div = _elementwise("elementwise_div", "x / y")
 elementwise_max = _elementwise("elementwise_max", "The larger of x and y")
 elementwise_min = _elementwise("elementwise_min", "The smaller of x and y")
+elementwise_pow = _elementwise("elementwise_pow", "x ** y")
+
+
+def clip(x: Variable, min: float, max: float, name: str | None = None) -> Variable:
+    """x limited to [min, max]; the gradient passes only strictly inside."""
+    return LayerHelper("clip", name).emit("clip", {"X": x}, {"min": float(min), "max": float(max)})
 
 
 def scale(
@@ -68,6 +74,8 @@ __all__: list[Any] = [
     "elementwise_div",
     "elementwise_max",
     "elementwise_min",
+    "elementwise_pow",
+    "clip",
     "scale",
     "matmul",
     "mul",

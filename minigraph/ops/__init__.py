@@ -10,6 +10,7 @@ from minigraph.ops import (  # noqa: F401
     init,
     lookup,
     loss,
+    manip,
     math,
     matmul,
     norm,

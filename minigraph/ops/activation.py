@@ -1,5 +1,5 @@
 """Activations: elementwise nonlinearities (relu, sigmoid, tanh, leaky_relu, exp, log, sqrt,
-square, abs) and the normalising ones along an axis (softmax, log_softmax).
+square, abs, pow, cos, sin, floor, ceil) and the normalising ones along an axis (softmax, log_softmax).
 
 Each forward op `X -> Out` has a grad op `<type>_grad`. A grad op reads `Out` when the
 derivative is cheaper from the result (sigmoid, tanh, exp, sqrt, softmax, ...) and `X` when
@@ -133,6 +133,18 @@ def _leaky_relu_grad(a: dict[str, Any], x: np.ndarray, d: np.ndarray) -> np.ndar
 
 
 _register_unary("leaky_relu", _leaky_relu, _leaky_relu_grad, "X", attrs={"alpha": 0.02})
+_register_unary(
+    "pow",
+    lambda a, x: np.power(x, _c(a["factor"], x)),
+    lambda a, x, d: d * _c(a["factor"], x) * np.power(x, _c(a["factor"] - 1, x)),
+    "X",
+    attrs={"factor": 1.0},
+)
+_register_unary("cos", lambda a, x: np.cos(x), lambda a, x, d: -d * np.sin(x), "X")
+_register_unary("sin", lambda a, x: np.sin(x), lambda a, x, d: d * np.cos(x), "X")
+# NOTE: floor and ceil are flat between integers; their gradient is 0 everywhere, as in Paddle.
+_register_unary("floor", lambda a, x: np.floor(x), lambda a, x, d: np.zeros_like(d), "X")
+_register_unary("ceil", lambda a, x: np.ceil(x), lambda a, x, d: np.zeros_like(d), "X")
 
 
 # --- along an axis: softmax, log_softmax ------------------------------------------------
@@ -181,4 +193,9 @@ ACTIVATIONS = (
     "sqrt",
     "square",
     "abs",
+    "pow",
+    "cos",
+    "sin",
+    "floor",
+    "ceil",
 )

@@ -135,9 +135,12 @@ def register_with_grad(
 ) -> None:
     """Register `type` and `<type>_grad` as most ops pair them: the grad op reads the forward
     inputs `reads`, the forward outputs `reads_outputs` and `<out>@GRAD`, and writes
-    `<d>@GRAD` for each input in `diff` (each optional when there are several), shaped like
-    those inputs unless `grad_infer` says otherwise. Both ops carry the same attrs."""
+    `<d>@GRAD` for each input in `diff` (each optional when there are several; "X*" marks a
+    list input, whose gradients form a list), shaped like those inputs unless `grad_infer`
+    says otherwise. Both ops carry the same attrs."""
     attrs = attrs or {}
+    plain = tuple(d.rstrip("*") for d in diff)
+    grads = tuple(f"{p}@GRAD" + ("*" if d.endswith("*") else "") for p, d in zip(plain, diff))
     register(
         OpDef(
             type,
@@ -146,7 +149,7 @@ def register_with_grad(
             kernel,
             infer,
             attrs=dict(attrs),
-            grad=simple_grad(f"{type}_grad", reads, reads_outputs, diff, out),
+            grad=simple_grad(f"{type}_grad", reads, reads_outputs, plain, out),
             no_grad_inputs=no_grad_inputs,
         )
     )
@@ -154,11 +157,11 @@ def register_with_grad(
         OpDef(
             f"{type}_grad",
             (*reads, *reads_outputs, f"{out}@GRAD"),
-            tuple(f"{d}@GRAD" for d in diff),
+            grads,
             grad_kernel,
-            grad_infer or like_inputs(**grad_slots(*diff)),
+            grad_infer or like_inputs(**grad_slots(*plain)),
             attrs=dict(attrs),
             no_grad=NO_SECOND_ORDER,
-            optional_outputs=tuple(f"{d}@GRAD" for d in diff) if len(diff) > 1 else (),
+            optional_outputs=tuple(f"{p}@GRAD" for p in plain) if len(diff) > 1 or diff != plain else (),
         )
     )

@@ -1,4 +1,4 @@
-"""Arithmetic ops: elementwise binaries, scale, sum, cast, assign, fill_constant and friends
+"""Arithmetic ops: elementwise binaries, clip, scale, sum, cast, assign, fill_constant and friends
 (the matrix products are in minigraph/ops/matmul.py)."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from minigraph.ops.common import (
     broadcast_shape,
     grad_slots,
     like_inputs,
+    register_with_grad,
     same_as,
     unbroadcast,
 )
@@ -82,6 +83,12 @@ def _d_min(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tu
     return _grad_pair(a, lambda: d * take_x, lambda: d * ~take_x, x, y)
 
 
+def _d_pow(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray | None, ...]:
+    # NOTE: d/dy x**y = x**y * log(x) is nan for x < 0 (as in Paddle); d/dx is exact everywhere.
+    ya = align(y, x.ndim, a["axis"])
+    return _grad_pair(a, lambda: d * ya * np.power(x, ya - 1), lambda: d * np.power(x, ya) * np.log(x), x, y)
+
+
 def _register_binary(name: str, fn: Any, dfn: Any) -> None:
     op = f"elementwise_{name}"
 
@@ -122,6 +129,31 @@ _register_binary("mul", np.multiply, _d_mul)
 _register_binary("div", np.divide, _d_div)
 _register_binary("max", np.maximum, _d_max)
 _register_binary("min", np.minimum, _d_min)
+_register_binary("pow", np.power, _d_pow)
+
+# --- clip ------------------------------------------------------------------------------
+
+
+def _clip_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+    if attrs["min"] > attrs["max"]:
+        raise GraphBuildError(f"min {attrs['min']} is larger than max {attrs['max']}")
+    return same_as("X")(ins, attrs)
+
+
+def _clip_grad(a: dict[str, Any], x: np.ndarray, d: np.ndarray) -> tuple[np.ndarray]:
+    # NOTE: the gradient passes strictly inside (min, max), as in Paddle: 0 at the bounds.
+    return (d * ((x > a["min"]) & (x < a["max"])),)
+
+
+register_with_grad(
+    "clip",
+    ("X",),
+    ("Out",),
+    lambda a, x: (np.clip(x, np.asarray(a["min"], x.dtype), np.asarray(a["max"], x.dtype)),),
+    _clip_infer,
+    _clip_grad,
+    attrs={"min": -1.0, "max": 1.0},
+)
 
 # --- scale ----------------------------------------------------------------------------
 
