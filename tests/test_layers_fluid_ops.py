@@ -131,3 +131,23 @@ def test_shape_and_math_layers():
     np.testing.assert_allclose(pw, x**2, rtol=1e-6)
     np.testing.assert_array_equal(fl, np.floor(2 * x))
     np.testing.assert_allclose(cs, np.cos(x), rtol=1e-6)
+
+
+def test_classification_layers():
+    x = np.array([[0.5, -1.0], [2.0, 0.0]], "float32")
+    z = np.array([[1.0, -100.0], [0.0, 1.0]], "float32")
+
+    def build():
+        xv, zv = mg.layers.data("x", [2]), mg.layers.data("z", [2])
+        return (
+            mg.layers.sigmoid_cross_entropy_with_logits(xv, zv, normalize=True),
+            mg.layers.label_smooth(mg.layers.one_hot(mg.layers.data("c", [1], "int64"), 4), epsilon=0.2),
+            mg.layers.cos_sim(xv, zv),
+        )
+
+    _, _, (sce, smooth, cos) = run(build, {"x": x, "z": z, "c": np.array([[1], [3]])})
+    per = np.log1p(np.exp(-np.abs(x))) + np.maximum(x, 0) - x * z
+    np.testing.assert_allclose(sce, np.where(z == -100, 0, per) / 3, rtol=1e-6)
+    np.testing.assert_allclose(smooth, [[0.05, 0.85, 0.05, 0.05], [0.05, 0.05, 0.05, 0.85]], rtol=1e-6)
+    want = (x * z).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(z, axis=1)
+    np.testing.assert_allclose(cos[:, 0], want, rtol=1e-6)

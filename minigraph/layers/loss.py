@@ -1,5 +1,5 @@
-"""Loss and metric builders: cross_entropy, softmax_with_cross_entropy, square_error_cost,
-accuracy."""
+"""Loss and metric builders: cross_entropy, softmax_with_cross_entropy,
+sigmoid_cross_entropy_with_logits, square_error_cost, label_smooth, cos_sim, accuracy."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ from typing import Any
 from minigraph.ir.variable import Variable
 from minigraph.layers.helper import LayerHelper
 
-__all__ = ["accuracy", "cross_entropy", "softmax_with_cross_entropy", "square_error_cost"]
+__all__ = [
+    "accuracy",
+    "cos_sim",
+    "cross_entropy",
+    "label_smooth",
+    "sigmoid_cross_entropy_with_logits",
+    "softmax_with_cross_entropy",
+    "square_error_cost",
+]
 
 
 def cross_entropy(
@@ -75,3 +83,35 @@ def accuracy(
         {"k": int(k)},
     )
     return acc
+
+
+def sigmoid_cross_entropy_with_logits(
+    x: Variable, label: Variable, ignore_index: int = -100, name: str | None = None, normalize: bool = False
+) -> Variable:
+    """Elementwise binary cross entropy of sigmoid(x) against float labels in [0, 1],
+    computed stably from the logits. Elements whose label equals `ignore_index` cost 0;
+    `normalize` divides by the number of the others."""
+    attrs = {"ignore_index": int(ignore_index), "normalize": bool(normalize)}
+    helper = LayerHelper("sigmoid_cross_entropy_with_logits", name)
+    return helper.emit("sigmoid_cross_entropy_with_logits", {"X": x, "Label": label}, attrs)
+
+
+def label_smooth(
+    label: Variable,
+    prior_dist: Variable | None = None,
+    epsilon: float = 0.1,
+    dtype: str = "float32",
+    name: str | None = None,
+) -> Variable:
+    """(1 - epsilon) * label + epsilon * prior_dist (uniform over the classes by default),
+    for one-hot float labels."""
+    inputs = {"X": label} if prior_dist is None else {"X": label, "PriorDist": prior_dist}
+    return LayerHelper("label_smooth", name).emit("label_smooth", inputs, {"epsilon": float(epsilon)})
+
+
+def cos_sim(X: Variable, Y: Variable) -> Variable:
+    """Cosine similarity [N, 1] of each row of X with the same row of Y (or with Y's only row)."""
+    helper = LayerHelper("cos_sim")
+    out, xnorm, ynorm = (helper.create_tmp(X.dtype) for _ in range(3))
+    helper.append_op("cos_sim", {"X": X, "Y": Y}, {"Out": out, "XNorm": xnorm, "YNorm": ynorm})
+    return out

@@ -5,6 +5,7 @@ from minigraph.ops import (  # noqa: F401
     average,
     bucket,
     collective,
+    classification,
     conv,
     dropout,
     init,
