@@ -151,3 +151,36 @@ def test_classification_layers():
     np.testing.assert_allclose(smooth, [[0.05, 0.85, 0.05, 0.05], [0.05, 0.05, 0.05, 0.85]], rtol=1e-6)
     want = (x * z).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(z, axis=1)
     np.testing.assert_allclose(cos[:, 0], want, rtol=1e-6)
+
+
+def test_normalization_layers_create_their_parameters():
+    x = np.random.default_rng(5).normal(size=(2, 4, 3, 3)).astype("float32")
+
+    def build():
+        xv = mg.layers.data("x", [4, 3, 3])
+        return (
+            mg.layers.layer_norm(xv, begin_norm_axis=2, act="relu"),
+            mg.layers.instance_norm(xv),
+            mg.layers.group_norm(xv, groups=2, bias_attr=False),
+            mg.layers.layer_norm(xv, scale=False, shift=False),
+        )
+
+    main, _, (ln, inorm, gn, plain) = run(build, {"x": x})
+    shapes = {p.name: p.shape for p in main.all_parameters()}
+    assert shapes == {
+        "layer_norm_0.w_0": (9,),
+        "layer_norm_0.b_0": (9,),
+        "instance_norm_0.w_0": (4,),
+        "instance_norm_0.b_0": (4,),
+        "group_norm_0.w_0": (4,),
+    }
+    rows = x.reshape(2, -1)
+    want = (rows - rows.mean(1, keepdims=True)) / np.sqrt(rows.var(1, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(plain, want.reshape(x.shape), rtol=1e-4, atol=1e-5)
+    assert (ln >= 0).all() and ln.shape == x.shape
+    planes = x.reshape(8, -1)
+    want = (planes - planes.mean(1, keepdims=True)) / np.sqrt(planes.var(1, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(inorm, want.reshape(x.shape), rtol=1e-4, atol=1e-5)
+    halves = x.reshape(4, -1)
+    want = (halves - halves.mean(1, keepdims=True)) / np.sqrt(halves.var(1, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(gn, want.reshape(x.shape), rtol=1e-4, atol=1e-5)

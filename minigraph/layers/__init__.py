@@ -20,6 +20,7 @@ from minigraph.layers.math import (
 )
 from minigraph.layers.nn import fc
 from minigraph.layers.norm import *  # noqa: F403
+from minigraph.layers.normalize import *  # noqa: F403
 from minigraph.layers.reduction import *  # noqa: F403
 from minigraph.layers.shape import *  # noqa: F403
 from minigraph.layers.tensor import assign, cast, create_global_var, create_parameter, data, fill_constant, sums

@@ -15,6 +15,7 @@ from minigraph.ops import (  # noqa: F401
     math,
     matmul,
     norm,
+    normalize,
     optim,
     pool,
     reduction,

@@ -137,8 +137,9 @@ def register_with_grad(
     inputs `reads`, the forward outputs `reads_outputs` and `<out>@GRAD`, and writes
     `<d>@GRAD` for each input in `diff` (each optional when there are several; "X*" marks a
     list input, whose gradients form a list), shaped like those inputs unless `grad_infer`
-    says otherwise. Both ops carry the same attrs."""
+    says otherwise. A read ending in "?" is an optional input. Both ops carry the same attrs."""
     attrs = attrs or {}
+    read_names = tuple(r.rstrip("?") for r in reads)  # "Scale?": an optional forward input
     plain = tuple(d.rstrip("*") for d in diff)
     grads = tuple(f"{p}@GRAD" + ("*" if d.endswith("*") else "") for p, d in zip(plain, diff))
     register(
@@ -149,7 +150,7 @@ def register_with_grad(
             kernel,
             infer,
             attrs=dict(attrs),
-            grad=simple_grad(f"{type}_grad", reads, reads_outputs, plain, out),
+            grad=simple_grad(f"{type}_grad", read_names, reads_outputs, plain, out),
             no_grad_inputs=no_grad_inputs,
         )
     )
