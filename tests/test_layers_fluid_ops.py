@@ -184,3 +184,31 @@ def test_normalization_layers_create_their_parameters():
     halves = x.reshape(4, -1)
     want = (halves - halves.mean(1, keepdims=True)) / np.sqrt(halves.var(1, keepdims=True) + 1e-5)
     np.testing.assert_allclose(gn, want.reshape(x.shape), rtol=1e-4, atol=1e-5)
+
+
+def test_image_layers():
+    x = np.random.default_rng(6).normal(size=(2, 3, 4, 4)).astype("float32")
+
+    def build():
+        xv = mg.layers.data("x", [3, 4, 4])
+        up = mg.layers.conv2d_transpose(xv, num_filters=2, filter_size=4, stride=2, padding=1, act="relu")
+        sized = mg.layers.conv2d_transpose(xv, num_filters=4, output_size=[9, 9], stride=2, bias_attr=False)
+        return (
+            up,
+            sized,
+            mg.layers.lrn(xv, n=3),
+            mg.layers.resize_nearest(xv, out_shape=[8, 8]),
+            mg.layers.resize_bilinear(xv, scale=0.5),
+        )
+
+    main, _, (up, sized, normed, nearest, bilinear) = run(build, {"x": x})
+    shapes = {p.name: p.shape for p in main.all_parameters()}
+    assert shapes == {
+        "conv2d_transpose_0.w_0": (3, 2, 4, 4),
+        "conv2d_transpose_0.b_0": (2,),
+        "conv2d_transpose_1.w_0": (3, 4, 3, 3),
+    }
+    assert up.shape == (2, 2, 8, 8) and (up >= 0).all() and sized.shape == (2, 4, 9, 9)
+    assert normed.shape == x.shape and nearest.shape == (2, 3, 8, 8) and bilinear.shape == (2, 3, 2, 2)
+    np.testing.assert_allclose(nearest[:, :, ::2, ::2][:, :, :2, :2], x[:, :, :2, :2])
+    np.testing.assert_allclose(bilinear[..., 0, 0], x[..., 0, 0], rtol=1e-6)  # align_corners keeps the corners
