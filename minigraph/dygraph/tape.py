@@ -74,3 +74,14 @@ class Tape(Program):
 
     def all_parameters(self) -> list[Parameter]:
         return list(self.params.values())
+
+    # Setting the seed restarts the op count that seeds random ops, so fluid's
+    # `default_startup_program().random_seed = s` inside guard() reseeds the session.
+    @property
+    def random_seed(self) -> int:
+        return self._random_seed
+
+    @random_seed.setter
+    def random_seed(self, seed: int) -> None:
+        Program.random_seed.fset(self, seed)  # type: ignore[attr-defined]
+        self.builder._op_count = 0

@@ -9,7 +9,8 @@ from minigraph.errors import GraphBuildError
 from minigraph.ir.variable import Variable
 from minigraph.layers.conv import _check_image, _pair, padding_attrs
 from minigraph.layers.helper import LayerHelper
-from minigraph.ops.spatial import channel_axis, spatial_axes
+from minigraph.ops.layout import channel_axis
+from minigraph.ops.spatial import spatial_axes
 from minigraph.param_attr import ParamAttr
 
 __all__ = ["conv2d_transpose", "lrn", "resize_bilinear", "resize_nearest"]

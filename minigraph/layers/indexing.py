@@ -14,6 +14,23 @@ from minigraph.types import normalize_dtype
 __all__ = ["argmax", "argmin", "embedding", "embedding_v2", "gather", "one_hot", "scatter", "topk", "where"]
 
 
+def embedding_table(
+    helper: LayerHelper, size: Any, padding_idx: int | None, param_attr: Any, dtype: Any
+) -> tuple[Variable, int]:
+    """The [vocabulary, width] table parameter (`<layer>.w_0`, Xavier by default) and the
+    padding_idx attr (-1 for none; a negative padding_idx counts from the end)."""
+    if not isinstance(size, (list, tuple)) or len(size) != 2:
+        raise GraphBuildError(f"{helper.name}: size must be [vocabulary, width], got {size!r}")
+    vocab = int(size[0])
+    if padding_idx is not None and not -vocab <= padding_idx < vocab:
+        raise GraphBuildError(f"{helper.name}: padding_idx {padding_idx} is outside the vocabulary of {vocab}")
+    attr = ParamAttr.to_attr(param_attr)
+    if attr is False:
+        raise GraphBuildError(f"{helper.name}: param_attr=False is not allowed; an embedding needs its table")
+    w = helper.create_parameter(attr, (vocab, int(size[1])), normalize_dtype(dtype))
+    return w, -1 if padding_idx is None else padding_idx % vocab
+
+
 def lookup(
     op: str,
     input: Variable,
@@ -24,22 +41,9 @@ def lookup(
     param_attr: Any,
     dtype: Any,
 ) -> Variable:
-    """An embedding table [vocabulary, width] (`embedding_N.w_0`, Xavier by default) read by
-    `op` (lookup_table or lookup_table_v2). A negative padding_idx counts from the end."""
+    """A new embedding table read by `op` (lookup_table or lookup_table_v2)."""
     helper = LayerHelper("embedding")
-    if not isinstance(size, (list, tuple)) or len(size) != 2:
-        raise GraphBuildError(f"{helper.name}: size must be [vocabulary, width], got {size!r}")
-    vocab = int(size[0])
-    if padding_idx is None:
-        pad = -1
-    elif not -vocab <= padding_idx < vocab:
-        raise GraphBuildError(f"{helper.name}: padding_idx {padding_idx} is outside the vocabulary of {vocab}")
-    else:
-        pad = padding_idx % vocab
-    attr = ParamAttr.to_attr(param_attr)
-    if attr is False:
-        raise GraphBuildError(f"{helper.name}: param_attr=False is not allowed; an embedding needs its table")
-    w = helper.create_parameter(attr, (vocab, int(size[1])), normalize_dtype(dtype))
+    w, pad = embedding_table(helper, size, padding_idx, param_attr, dtype)
     attrs = {"is_sparse": bool(is_sparse), "is_distributed": bool(is_distributed), "padding_idx": pad}
     return helper.emit(op, {"W": w, "Ids": input}, attrs, dtype=w.dtype)
 

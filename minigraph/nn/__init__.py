@@ -2,4 +2,4 @@
 
 from minigraph.nn.layer import *  # noqa: F403
 from minigraph.nn.layer.base import Layer
-from minigraph.nn.layer.common import Linear, Sequential
+from minigraph.nn.layer.common import Embedding, Linear, Sequential

@@ -17,7 +17,8 @@ import numpy as np
 from minigraph.errors import GraphBuildError, OpTypeError
 from minigraph.ops.common import register_with_grad, require_float
 from minigraph.ops.conv import CONV_ATTRS, _conv2d, _conv2d_grad, _conv_geometry
-from minigraph.ops.spatial import channel_axis, layout_of, spatial_dims
+from minigraph.ops.layout import channel_axis
+from minigraph.ops.spatial import layout_of, spatial_dims
 from minigraph.registry import WIRED, wired
 from minigraph.types import shape_text
 
