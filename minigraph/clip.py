@@ -12,7 +12,16 @@ from minigraph.ir.builder import builder_for
 from minigraph.ir.operator import OpRole
 from minigraph.ir.variable import Variable
 
-__all__ = ["ClipGradBase", "ClipGradByGlobalNorm", "GradientClipBase", "GradientClipByGlobalNorm"]
+__all__ = [
+    "ClipGradBase",
+    "ClipGradByGlobalNorm",
+    "ClipGradByNorm",
+    "ClipGradByValue",
+    "GradientClipBase",
+    "GradientClipByGlobalNorm",
+    "GradientClipByNorm",
+    "GradientClipByValue",
+]
 
 ParamsGrads = list[tuple[Any, Variable]]
 
@@ -82,6 +91,68 @@ class GradientClipByGlobalNorm(ClipGradBase):
         return f"GradientClipByGlobalNorm(clip_norm={self.clip_norm})"
 
 
+class _PerGradientClip(ClipGradBase):
+    """A clip applied to each gradient on its own: one `op` per gradient writing
+    `<op>_k.tmp_0` (Paddle's names); parameters with need_clip=False are left alone."""
+
+    op = ""
+
+    def attrs(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def append_ops(self, params_grads: ParamsGrads) -> ParamsGrads:
+        out: ParamsGrads = []
+        for p, g in params_grads:
+            if g is None or not getattr(p, "need_clip", True):
+                out.append((p, g))
+                continue
+            builder = builder_for(g)
+            name = builder.names.generate(self.op) + ".tmp_0"
+            clipped = builder.create_var(name, g.shape, g.dtype, stop_gradient=True)
+            builder.append_op(self.op, {"X": g}, {"Out": clipped}, self.attrs(), role=OpRole.OPTIMIZE)
+            out.append((p, clipped))
+        return out
+
+
+class GradientClipByValue(_PerGradientClip):
+    """Clip every gradient element to [min, max] (`min` defaults to -max): one `clip` op
+    per gradient."""
+
+    op = "clip"
+
+    def __init__(self, max: float, min: float | None = None) -> None:
+        low = -float(max) if min is None else float(min)
+        if not low <= float(max):
+            raise ValueError(f"GradientClipByValue: min {low} is larger than max {max}")
+        self.max, self.min = float(max), low
+
+    def attrs(self) -> dict[str, Any]:
+        return {"min": self.min, "max": self.max}
+
+    def __repr__(self) -> str:
+        return f"GradientClipByValue(min={self.min}, max={self.max})"
+
+
+class GradientClipByNorm(_PerGradientClip):
+    """Scale each gradient whose L2 norm exceeds clip_norm down to norm clip_norm: one
+    `clip_by_norm` op per gradient."""
+
+    op = "clip_by_norm"
+
+    def __init__(self, clip_norm: float) -> None:
+        if isinstance(clip_norm, bool) or not isinstance(clip_norm, (int, float)) or not clip_norm > 0:
+            raise ValueError(f"GradientClipByNorm: clip_norm must be a positive number, got {clip_norm!r}")
+        self.clip_norm = float(clip_norm)
+
+    def attrs(self) -> dict[str, Any]:
+        return {"max_norm": self.clip_norm}
+
+    def __repr__(self) -> str:
+        return f"GradientClipByNorm(clip_norm={self.clip_norm})"
+
+
 # Paddle 2.x names
 ClipGradByGlobalNorm = GradientClipByGlobalNorm
 GradientClipBase = ClipGradBase
+ClipGradByValue = GradientClipByValue
+ClipGradByNorm = GradientClipByNorm

@@ -4,6 +4,7 @@ from minigraph.layers.activation import *  # noqa: F403
 from minigraph.layers.conv import *  # noqa: F403
 from minigraph.layers.image import *  # noqa: F403
 from minigraph.layers.indexing import *  # noqa: F403
+from minigraph.layers.learning_rate_scheduler import *  # noqa: F403
 from minigraph.layers.loss import *  # noqa: F403
 from minigraph.layers.manip import *  # noqa: F403
 from minigraph.layers.math import (

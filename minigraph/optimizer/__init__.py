@@ -5,6 +5,17 @@ regularization and one update op per parameter.
 """
 
 from minigraph.optimizer.adam import Adam, AdamOptimizer
+from minigraph.optimizer.adam_variants import Adamax, AdamaxOptimizer, AdamW, Lamb, LambOptimizer
+from minigraph.optimizer.adaptive import (
+    Adagrad,
+    AdagradOptimizer,
+    DecayedAdagrad,
+    DecayedAdagradOptimizer,
+    Ftrl,
+    FtrlOptimizer,
+    RMSProp,
+    RMSPropOptimizer,
+)
 from minigraph.optimizer.base import Optimizer, UpdateOp
 from minigraph.optimizer.model_average import ModelAverage, ModelAverageError
 from minigraph.optimizer.momentum import Momentum, MomentumOptimizer
@@ -12,8 +23,21 @@ from minigraph.optimizer.sgd import SGD, SGDOptimizer
 
 __all__ = [
     "SGD",
+    "Adagrad",
+    "AdagradOptimizer",
     "Adam",
     "AdamOptimizer",
+    "AdamW",
+    "Adamax",
+    "AdamaxOptimizer",
+    "DecayedAdagrad",
+    "DecayedAdagradOptimizer",
+    "Ftrl",
+    "FtrlOptimizer",
+    "Lamb",
+    "LambOptimizer",
+    "RMSProp",
+    "RMSPropOptimizer",
     "ModelAverage",
     "ModelAverageError",
     "Momentum",

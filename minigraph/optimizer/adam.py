@@ -34,8 +34,9 @@ class Adam(Optimizer):
         grad_clip: Any = None,
         name: str | None = None,
         lazy_mode: bool = False,
+        **obsolete: Any,
     ) -> None:
-        super().__init__(learning_rate, parameter_list, regularization, grad_clip, name)
+        super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, **obsolete)
         self._beta1 = _check_number(beta1, "Adam: beta1")
         self._beta2 = _check_number(beta2, "Adam: beta2")
         self._epsilon = _check_number(epsilon, "Adam: epsilon")

@@ -20,6 +20,7 @@ same record's kernel directly.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,18 @@ def _check_number(value: Any, what: str) -> float:
     return float(value)
 
 
+# Keyword arguments of older fluid versions that no longer mean anything: accepted (so old
+# scripts run) with a warning saying they are ignored.
+OBSOLETE_ARGUMENTS = {"LARS_weight_decay": "LARS weight decay was removed from fluid's optimizers"}
+
+
+def _ignore_obsolete(who: str, kwargs: dict[str, Any]) -> None:
+    for key, value in kwargs.items():
+        if key not in OBSOLETE_ARGUMENTS:
+            raise TypeError(f"{who}() got an unexpected keyword argument {key!r}")
+        warnings.warn(f"{who}: {key}={value!r} is ignored ({OBSOLETE_ARGUMENTS[key]})", UserWarning, stacklevel=4)
+
+
 class Optimizer:
     """Base class of the optimizers. `learning_rate` is a number or a float Variable with
     one value (e.g. one computed by a schedule)."""
@@ -72,8 +85,10 @@ class Optimizer:
         regularization: Any = None,
         grad_clip: ClipGradBase | None = None,
         name: str | None = None,
+        **obsolete: Any,
     ) -> None:
         who = type(self).__name__
+        _ignore_obsolete(who, obsolete)
         if isinstance(learning_rate, Variable):
             if learning_rate.dtype not in ("float32", "float64") or tuple(learning_rate.shape) not in ((), (1,)):
                 raise ArgumentTypeError(

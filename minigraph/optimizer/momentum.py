@@ -31,8 +31,9 @@ class Momentum(Optimizer):
         regularization: Any = None,
         grad_clip: Any = None,
         name: str | None = None,
+        **obsolete: Any,
     ) -> None:
-        super().__init__(learning_rate, parameter_list, regularization, grad_clip, name)
+        super().__init__(learning_rate, parameter_list, regularization, grad_clip, name, **obsolete)
         # NOTE: Paddle accepts a tensor momentum and silently uses 0.9; we refuse it.
         self._momentum = _check_number(momentum, "Momentum: momentum")
         self._use_nesterov = bool(use_nesterov)
