@@ -65,5 +65,7 @@ def test_fit_a_line(tmp_path):
     assert loss < 10.0
     np.testing.assert_allclose(results, expected, rtol=1e-5)  # the reloaded model is the trained one
     mse = float(np.mean((results - labels) ** 2))
-    print(f"fit_a_line: batch loss {loss:.2f} < 10 after {passes + 1} passes, held-out MSE {mse:.1f}, "
-          f"{time.perf_counter() - start:.1f} s")
+    print(
+        f"fit_a_line: batch loss {loss:.2f} < 10 after {passes + 1} passes, held-out MSE {mse:.1f}, "
+        f"{time.perf_counter() - start:.1f} s"
+    )

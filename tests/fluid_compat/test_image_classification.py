@@ -106,7 +106,7 @@ def train(net_type, save_dirname, size):
     exe.run(fluid.default_startup_program())
     main_program = fluid.default_main_program()
     first_loss, steps = None, 0
-    for pass_id in range(PASS_NUM):
+    for _ in range(PASS_NUM):
         for batch_id, data in enumerate(train_reader()):
             (loss,) = exe.run(main_program, feed=feeder.feed(data), fetch_list=[avg_cost])
             first_loss = float(loss) if first_loss is None else first_loss
@@ -114,7 +114,9 @@ def train(net_type, save_dirname, size):
             if batch_id % 10 == 0:
                 acc_list, avg_loss_list = [], []
                 for test_batch in test_reader():
-                    loss_t, acc_t = exe.run(program=test_program, feed=feeder.feed(test_batch), fetch_list=[avg_cost, acc])
+                    loss_t, acc_t = exe.run(
+                        program=test_program, feed=feeder.feed(test_batch), fetch_list=[avg_cost, acc]
+                    )
                     assert not math.isnan(float(loss_t)), "got NaN loss, training failed."
                     acc_list.append(float(acc_t))
                     avg_loss_list.append(float(loss_t))
@@ -151,5 +153,7 @@ def test_image_classification(net_type, size, tmp_path):
     results = infer(save_dirname, size)
     assert acc > 0.01
     np.testing.assert_allclose(results, expected, rtol=1e-4, atol=1e-6)
-    print(f"image_classification {net_type}: test acc {acc:.3f} > 0.01 (test loss {loss:.3f}, first train loss "
-          f"{first_loss:.3f}) after {steps} steps, {time.perf_counter() - start:.1f} s")
+    print(
+        f"image_classification {net_type}: test acc {acc:.3f} > 0.01 (test loss {loss:.3f}, first train loss "
+        f"{first_loss:.3f}) after {steps} steps, {time.perf_counter() - start:.1f} s"
+    )

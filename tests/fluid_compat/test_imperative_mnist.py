@@ -76,7 +76,9 @@ class MNIST(fluid.dygraph.Layer):
         self._fc = Linear(
             self.pool_2_shape,
             10,
-            param_attr=fluid.param_attr.ParamAttr(initializer=fluid.initializer.NormalInitializer(loc=0.0, scale=scale)),
+            param_attr=fluid.param_attr.ParamAttr(
+                initializer=fluid.initializer.NormalInitializer(loc=0.0, scale=scale)
+            ),
             act="softmax",
         )
 
@@ -148,5 +150,7 @@ def test_imperative_mnist(tmp_path):
     # the same seed gives the same initial weights and the same first losses
     assert train_eagerly(stop_after=3)[1] == losses[:3]
     assert acc > 0.2
-    print(f"imperative mnist: loss {losses[0]:.3f} -> {losses[-1]:.3f}, test acc {acc:.3f} > 0.2 at epoch {epoch} "
-          f"batch {batch_id + 1}, {time.perf_counter() - start:.1f} s")
+    print(
+        f"imperative mnist: loss {losses[0]:.3f} -> {losses[-1]:.3f}, test acc {acc:.3f} > 0.2 at epoch {epoch} "
+        f"batch {batch_id + 1}, {time.perf_counter() - start:.1f} s"
+    )

@@ -111,5 +111,7 @@ def test_recognize_digits(nn_type, filenames, tmp_path):
     assert acc > 0.2
     np.testing.assert_allclose(results, expected, rtol=1e-4, atol=1e-6)
     reloaded_acc = float((results.argmax(1) == labels).mean())
-    print(f"recognize_digits {nn_type}: test acc {acc:.3f} > 0.2 (loss {loss:.3f}) at pass {pass_id} batch "
-          f"{batch_id + 1}, reloaded model acc {reloaded_acc:.3f}, {time.perf_counter() - start:.1f} s")
+    print(
+        f"recognize_digits {nn_type}: test acc {acc:.3f} > 0.2 (loss {loss:.3f}) at pass {pass_id} batch "
+        f"{batch_id + 1}, reloaded model acc {reloaded_acc:.3f}, {time.perf_counter() - start:.1f} s"
+    )

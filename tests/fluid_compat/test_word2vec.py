@@ -62,7 +62,9 @@ def train(save_dirname, is_sparse=True):
             first = float(avg_cost_np) if first is None else first
             steps += 1
             if float(avg_cost_np) < 5.0:
-                fluid.io.save_inference_model(save_dirname, ["firstw", "secondw", "thirdw", "forthw"], [predict_word], exe)
+                fluid.io.save_inference_model(
+                    save_dirname, ["firstw", "secondw", "thirdw", "forthw"], [predict_word], exe
+                )
                 words = {name: np.array([[3], [7]]) for name in ("firstw", "secondw", "thirdw", "forthw")}
                 test = main_program.clone(for_test=True)
                 (expected,) = exe.run(test, feed={**words, "nextw": np.array([[0], [0]])}, fetch_list=[predict_word])
