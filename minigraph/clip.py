@@ -123,7 +123,7 @@ class GradientClipByValue(_PerGradientClip):
     def __init__(self, max: float, min: float | None = None) -> None:
         low = -float(max) if min is None else float(min)
         if not low <= float(max):
-            raise ValueError(f"GradientClipByValue: min {low} is larger than max {max}")
+            raise InvalidArgumentError(f"GradientClipByValue: min {low} is larger than max {max}")
         self.max, self.min = float(max), low
 
     def attrs(self) -> dict[str, Any]:
@@ -141,7 +141,7 @@ class GradientClipByNorm(_PerGradientClip):
 
     def __init__(self, clip_norm: float) -> None:
         if isinstance(clip_norm, bool) or not isinstance(clip_norm, (int, float)) or not clip_norm > 0:
-            raise ValueError(f"GradientClipByNorm: clip_norm must be a positive number, got {clip_norm!r}")
+            raise InvalidArgumentError(f"GradientClipByNorm: clip_norm must be a positive number, got {clip_norm!r}")
         self.clip_norm = float(clip_norm)
 
     def attrs(self) -> dict[str, Any]:

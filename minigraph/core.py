@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from minigraph.errors import GraphBuildError
+from minigraph.errors import GraphBuildError, InvalidArgumentError
 from minigraph.executor import CPUPlace, Scope
 
 __all__ = [
@@ -42,7 +42,7 @@ class CUDAPlace(CPUPlace):
     def __init__(self, device_id: int = 0) -> None:
         global _warned
         if not isinstance(device_id, int) or isinstance(device_id, bool) or device_id < 0:
-            raise ValueError(f"CUDAPlace: device_id must be a non-negative int, got {device_id!r}")
+            raise InvalidArgumentError(f"CUDAPlace: device_id must be a non-negative int, got {device_id!r}")
         self.device_id = device_id
         if not _warned:
             _warned = True
@@ -93,7 +93,7 @@ class LoDTensor:
 
     def _array(self) -> np.ndarray:
         if self._value is None:
-            raise ValueError("this LoDTensor holds no value yet; call set(array, place) first")
+            raise InvalidArgumentError("this LoDTensor holds no value yet; call set(array, place) first")
         return self._value
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from minigraph.errors import FeedError
+from minigraph.errors import ArgumentTypeError, FeedError
 from minigraph.ir.framework import default_main_program
 from minigraph.ir.program import Program
 from minigraph.ir.variable import Variable
@@ -33,7 +33,9 @@ class DataFeeder:
 
     def __init__(self, feed_list: Sequence[Any], place: Any = None, program: Program | None = None) -> None:
         if isinstance(feed_list, (str, Variable)) or not isinstance(feed_list, (list, tuple)) or not feed_list:
-            raise TypeError(f"DataFeeder: feed_list must be a non-empty list of Variables or names, got {feed_list!r}")
+            raise ArgumentTypeError(
+                f"DataFeeder: feed_list must be a non-empty list of Variables or names, got {feed_list!r}"
+            )
         program = default_main_program() if program is None else program
         block = program.global_block()
         self.feed_vars: list[Variable] = []
@@ -43,7 +45,9 @@ class DataFeeder:
                     raise FeedError(f"DataFeeder: the program has no variable named {item!r}")
                 item = block.var(item)
             if not isinstance(item, Variable):
-                raise TypeError(f"DataFeeder: feed_list items must be Variables or names, got {type(item).__name__}")
+                raise ArgumentTypeError(
+                    f"DataFeeder: feed_list items must be Variables or names, got {type(item).__name__}"
+                )
             self.feed_vars.append(item)
         self.feed_names = [v.name for v in self.feed_vars]
         self.place = place

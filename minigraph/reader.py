@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from minigraph.errors import ArgumentTypeError, InvalidArgumentError
+
 __all__ = ["ComposeNotAligned", "batch", "buffered", "chain", "compose", "firstn", "map_readers", "shuffle"]
 
 Reader = Callable[[], Iterable[Any]]
@@ -27,7 +29,7 @@ Reader = Callable[[], Iterable[Any]]
 
 def _check_reader(where: str, reader: Any) -> None:
     if not callable(reader):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{where}: expected a reader (a function returning an iterable of samples), got {type(reader).__name__}; "
             "pass the function itself, not its result"
         )
@@ -38,7 +40,7 @@ def batch(reader: Reader, batch_size: int, drop_last: bool = False) -> Reader:
     kept unless `drop_last`."""
     _check_reader("batch", reader)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch: batch_size must be a positive int, got {batch_size!r}")
+        raise InvalidArgumentError(f"batch: batch_size must be a positive int, got {batch_size!r}")
 
     def batched() -> Iterator[list[Any]]:
         group: list[Any] = []
@@ -58,7 +60,7 @@ def shuffle(reader: Reader, buf_size: int, seed: int | None = None) -> Reader:
     Each pass draws a new order; `seed` makes the sequence of orders reproducible."""
     _check_reader("shuffle", reader)
     if isinstance(buf_size, bool) or not isinstance(buf_size, int) or buf_size <= 0:
-        raise ValueError(f"shuffle: buf_size must be a positive int, got {buf_size!r}")
+        raise InvalidArgumentError(f"shuffle: buf_size must be a positive int, got {buf_size!r}")
     rng = np.random.default_rng(seed)
 
     def shuffled() -> Iterator[Any]:
@@ -81,7 +83,7 @@ def buffered(reader: Reader, size: int) -> Reader:
     training). An exception in the reader is raised again in the consumer."""
     _check_reader("buffered", reader)
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-        raise ValueError(f"buffered: size must be a positive int, got {size!r}")
+        raise InvalidArgumentError(f"buffered: size must be a positive int, got {size!r}")
 
     def read_ahead() -> Iterator[Any]:
         q: queue.Queue[Any] = queue.Queue(maxsize=size)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from minigraph.data_feeder import DataFeeder
-from minigraph.errors import FeedError
+from minigraph.errors import ArgumentTypeError, ExecutionError, FeedError, InvalidArgumentError
 from minigraph.reader import batch as batch
 from minigraph.reader import buffered as buffered
 from minigraph.reader import chain as chain
@@ -69,9 +69,9 @@ class DataLoader:
                 "pull from a queue); use iterable=True and `for data in loader(): exe.run(..., feed=data)`"
             )
         if not feed_list:
-            raise TypeError("DataLoader.from_generator: feed_list must list the data variables to feed")
+            raise ArgumentTypeError("DataLoader.from_generator: feed_list must list the data variables to feed")
         if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int) or capacity <= 0):
-            raise ValueError(f"DataLoader.from_generator: capacity must be a positive int, got {capacity!r}")
+            raise InvalidArgumentError(f"DataLoader.from_generator: capacity must be a positive int, got {capacity!r}")
         return DataLoader(feed_list, capacity or 1, bool(use_double_buffer), bool(return_list))
 
     def set_sample_generator(
@@ -113,7 +113,7 @@ class DataLoader:
 
     def __iter__(self) -> Iterator[Any]:
         if self._batches is None:
-            raise RuntimeError(
+            raise ExecutionError(
                 "DataLoader: no data source; call set_sample_generator, set_sample_list_generator or "
                 "set_batch_generator first"
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from minigraph.errors import GraphBuildError
+from minigraph.errors import ArgumentTypeError, GraphBuildError
 from minigraph.ir.variable import Variable
 from minigraph.layers.helper import LayerHelper
 from minigraph.layers.shape import _with_xshape
@@ -17,7 +17,7 @@ def _ints(where: str, what: str, values: Any) -> list[int]:
     if isinstance(values, int):
         values = [values]
     if not isinstance(values, (list, tuple)):
-        raise TypeError(f"{where}: {what} must be a list of ints, got {values!r}")
+        raise ArgumentTypeError(f"{where}: {what} must be a list of ints, got {values!r}")
     return [int(v) for v in values]
 
 

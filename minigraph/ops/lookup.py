@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from minigraph.errors import GraphBuildError, OpTypeError
+from minigraph.errors import ExecutionError, GraphBuildError, OpTypeError
 from minigraph.ops.common import register_with_grad, require_float
 from minigraph.registry import OpDef, register, wired
 from minigraph.types import normalize_dtype, shape_text
@@ -30,7 +30,7 @@ def _checked(op: str, idx: np.ndarray, size: int) -> np.ndarray:
     idx = idx.astype(np.int64, copy=False)
     bad = (idx < 0) | (idx >= size)
     if bad.any():
-        raise ValueError(f"{op}: index {int(idx[bad][0])} is out of range [0, {size}) ({int(bad.sum())} bad)")
+        raise ExecutionError(f"{op}: index {int(idx[bad][0])} is out of range [0, {size}) ({int(bad.sum())} bad)")
     return idx
 
 
@@ -113,7 +113,7 @@ def _one_hot(op: str) -> None:
         depth, idx = a["depth"], x.reshape(-1).astype(np.int64)
         inside = (idx >= 0) & (idx < depth)
         if not a["allow_out_of_range"] and not inside.all():
-            raise ValueError(f"{op}: index {int(idx[~inside][0])} is out of range [0, {depth})")
+            raise ExecutionError(f"{op}: index {int(idx[~inside][0])} is out of range [0, {depth})")
         out = np.zeros((idx.size, depth), dtype=a["dtype"])
         out[np.nonzero(inside)[0], idx[inside]] = 1  # out-of-range rows stay all zero
         lead = x.shape[:-1] if op == "one_hot" else x.shape

@@ -68,7 +68,7 @@ OBSOLETE_ARGUMENTS = {"LARS_weight_decay": "LARS weight decay was removed from f
 def _ignore_obsolete(who: str, kwargs: dict[str, Any]) -> None:
     for key, value in kwargs.items():
         if key not in OBSOLETE_ARGUMENTS:
-            raise TypeError(f"{who}() got an unexpected keyword argument {key!r}")
+            raise ArgumentTypeError(f"{who}() got an unexpected keyword argument {key!r}")
         warnings.warn(f"{who}: {key}={value!r} is ignored ({OBSOLETE_ARGUMENTS[key]})", UserWarning, stacklevel=4)
 
 
