@@ -77,3 +77,35 @@ def imikolov(vocab: int = 1000, sentences: int = 60, length: int = 10, n: int = 
                     yield tuple(int(w) for w in sentence[i : i + n])
 
     return reader
+
+
+def movielens(n: int = 2000, users: int = 50, movies: int = 40, seed: int = 0) -> tuple[Reader, Reader]:
+    """Like paddle.dataset.movielens: (user id, gender, age, job, movie id, categories,
+    title words, score), with the variable-length categories and titles padded to a fixed
+    length (0 is the padding id) and their masks added. Scores 1..5 come from hidden tastes
+    of the users for the movies' categories; returns (train, test)."""
+    rng = np.random.default_rng(seed)
+    user_feats = [(int(rng.integers(2)), int(rng.integers(7)), int(rng.integers(21))) for _ in range(users)]
+    taste = rng.normal(size=(users, 18))
+    movie_cats = [rng.choice(np.arange(1, 19), size=rng.integers(1, 4), replace=False) for _ in range(movies)]
+    movie_titles = [rng.integers(1, 500, size=rng.integers(2, 8)) for _ in range(movies)]
+
+    def padded(ids: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+        out, mask = np.zeros(length, "int64"), np.zeros((length, 1), "float32")
+        out[: len(ids)], mask[: len(ids)] = ids, 1.0
+        return out, mask
+
+    rows = []
+    for _ in range(n):
+        u, m = int(rng.integers(users)), int(rng.integers(movies))
+        liking = taste[u, movie_cats[m] - 1].mean()
+        score = float(np.clip(np.round(3 + 1.5 * liking), 1, 5))
+        cats, cat_mask = padded(movie_cats[m], 3)
+        title, title_mask = padded(movie_titles[m], 8)
+        rows.append((u + 1, *user_feats[u], m + 1, cats, cat_mask, title, title_mask, score))
+    cut = int(0.8 * n)
+
+    def reader(lo: int, hi: int) -> Reader:
+        return lambda: iter(rows[lo:hi])
+
+    return reader(0, cut), reader(cut, n)
