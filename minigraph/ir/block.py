@@ -75,13 +75,13 @@ class Block:
         return name in self._vars
 
     def _find_var_recursive(self, name: str) -> Variable | None:
-        block: Block | None = self
-        while block is not None:
-            v = block._vars.get(name)
-            if v is not None:
-                return v
-            block = self.program.blocks[block.parent_idx] if block.parent_idx >= 0 else None
-        return None
+        """`name` in this block or the nearest ancestor that has it."""
+        block = self
+        while name not in block._vars:
+            if block.parent_idx < 0:
+                return None
+            block = self.program.blocks[block.parent_idx]
+        return block._vars[name]
 
     def create_var(
         self,
