@@ -32,7 +32,7 @@ from minigraph.errors import (
     NonFiniteError,
     UninitializedVariableError,
 )
-from minigraph.executor import CPUPlace, Executor, Scope, global_scope, scope_guard
+from minigraph.executor import CompiledProgram, CPUPlace, Executor, Scope, global_scope, scope_guard
 from minigraph.ir import (
     Block,
     Operator,
@@ -49,14 +49,17 @@ from minigraph.layers.indexing import embedding_v2 as embedding
 from minigraph.layers.tensor import create_global_var, create_parameter
 from minigraph.layers.tensor import static_data as data
 from minigraph.param_attr import ParamAttr
+from minigraph.passes.strategy import BuildStrategy
 from minigraph.reader import batch
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Block",
+    "BuildStrategy",
     "CPUPlace",
     "CUDAPlace",
+    "CompiledProgram",
     "DataFeeder",
     "ExecutionError",
     "Executor",

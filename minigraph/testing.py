@@ -107,8 +107,9 @@ class _OpProgram:
         return [(slot, v.name) for slot, vs in self.out_vars.items() for v in vs if wanted is None or slot in wanted]
 
 
-def run_op(case: OpCase, dtype: str | None = None) -> Arrays:
-    """Run the op once; returns {out slot: array or list of arrays}."""
+def run_op(case: OpCase, dtype: str | None = None, build_strategy: Any = None) -> Arrays:
+    """Run the op once (with the executor's `build_strategy`, default every pass on);
+    returns {out slot: array or list of arrays}."""
     prog = _OpProgram(case, dtype)
     scope = Scope()
     feeds = {}
@@ -118,7 +119,9 @@ def run_op(case: OpCase, dtype: str | None = None) -> Arrays:
         else:
             feeds[name] = arr
     fetch = [v.name for vs in prog.out_vars.values() for v in vs]
-    values = dict(zip(fetch, Executor().run(prog.main, feed=feeds, fetch_list=fetch, scope=scope)))
+    values = dict(
+        zip(fetch, Executor().run(prog.main, feed=feeds, fetch_list=fetch, scope=scope, build_strategy=build_strategy))
+    )
     out: Arrays = {}
     for slot, vs in prog.out_vars.items():
         variadic = any(s.name == slot and s.variadic for s in prog.opdef.out_slots)

@@ -10,11 +10,13 @@ from typing import Any
 import numpy as np
 
 from minigraph.errors import ArgumentTypeError, FeedError, InvalidArgumentError
+from minigraph.executor.compiled import CompiledProgram
 from minigraph.executor.plan import Plan
 from minigraph.executor.scope import Scope, global_scope, scope_lock
 from minigraph.ir.framework import default_main_program
 from minigraph.ir.program import Program
 from minigraph.ir.variable import Variable
+from minigraph.passes.strategy import BuildStrategy, apply_build_strategy
 
 _CACHE_SIZE = 64
 # Bytes the buffer pools of the cached plans may keep between runs, the most recently run
@@ -58,7 +60,9 @@ class CPUPlace:
 
 
 class Executor:
-    """Runs programs. Compiled plans are cached per (program, version, feeds, fetches).
+    """Runs programs. Compiled plans are cached per (program, version, feeds, fetches,
+    build strategy). Compiling runs the BuildStrategy's passes over a copy of the program
+    (minigraph.passes.strategy); the plan's `program` is that copy.
 
     The cache holds plans weakly: a plan lives as long as its Program (the program keeps
     it), so a program the caller drops (a fresh `clone(for_test=True)` per evaluation)
@@ -104,16 +108,28 @@ class Executor:
         scope: Scope | None = None,
         return_numpy: bool = True,
         check_nan_inf: bool | None = None,
+        build_strategy: BuildStrategy | None = None,
     ) -> list[Any]:
-        """Run every op of `program` once; return copies of the `fetch_list` values.
-        `check_nan_inf` overrides the executor's setting for this run. `return_numpy` is
-        accepted for Paddle compatibility and ignored: results are always numpy arrays.
+        """Run every op of `program` (a Program or CompiledProgram) once; return copies of
+        the `fetch_list` values. `check_nan_inf` overrides the executor's setting for this
+        run. `build_strategy` chooses the compile-time passes (default: the
+        CompiledProgram's, else every pass on). `return_numpy` is accepted for Paddle
+        compatibility and ignored: results are always numpy arrays.
 
             loss_value, = exe.run(main, feed={"x": xb}, fetch_list=[loss])
         """
         program = default_main_program() if program is None else program
+        if isinstance(program, CompiledProgram):
+            build_strategy = program.build_strategy if build_strategy is None else build_strategy
+            program = program.program
         if not isinstance(program, Program):
-            raise ArgumentTypeError(f"Executor.run expects a Program, got {type(program).__name__}")
+            raise ArgumentTypeError(f"Executor.run expects a Program or CompiledProgram, got {type(program).__name__}")
+        if build_strategy is None:
+            build_strategy = BuildStrategy()
+        elif not isinstance(build_strategy, BuildStrategy):
+            raise ArgumentTypeError(
+                f"build_strategy must be a BuildStrategy or None, got {type(build_strategy).__name__}"
+            )
         scope = global_scope() if scope is None else scope
         feed = {} if feed is None else feed
         if isinstance(feed, (list, tuple)) and len(feed) == 1 and isinstance(feed[0], dict):
@@ -126,8 +142,8 @@ class Executor:
             fetch_list = [fetch_list]
         feed_by_name = {_feed_key(k, program): v for k, v in feed.items()}
         fetch_names = tuple(_name_of(f, "fetch_list items") for f in fetch_list)
-        key = (program._uid, program.version, tuple(sorted(feed_by_name)), fetch_names)
-        plan = self._plan(program, key)
+        key = (program._uid, program.version, tuple(sorted(feed_by_name)), fetch_names, build_strategy.key())
+        plan = self._plan(program, key, build_strategy)
         arrays = {name: plan.check_feed(name, value) for name, value in feed_by_name.items()}
         check = self.check_nan_inf if check_nan_inf is None else check_nan_inf
         with scope_lock(scope):
@@ -135,14 +151,14 @@ class Executor:
         self._account(key, plan)
         return [np.array(r, copy=True) for r in results]
 
-    def _plan(self, program: Program, key: tuple[Any, ...]) -> Plan:
+    def _plan(self, program: Program, key: tuple[Any, ...], strategy: BuildStrategy) -> Plan:
         with self._lock:
             ref = self._plans.get(key)
             plan = ref() if ref is not None else None
             if plan is not None:
                 self._plans.move_to_end(key)
                 return plan
-        plan = Plan(program, key[2], key[3])
+        plan = Plan(program, key[2], key[3], apply_build_strategy(program, strategy, key[2], key[3]))
         with self._lock:
             kept = _kept_plans(program, self)
             for old in [k for k in kept if k[1] < program.version]:

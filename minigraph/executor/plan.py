@@ -167,10 +167,17 @@ def _check_finite(op: Operator, slot: str, name: str, value: Any, inputs: list[t
 
 
 class Plan:
-    def __init__(self, program: Program, feed_names: Sequence[str], fetch_names: Sequence[str]) -> None:
+    """`program` compiled for (feed_names, fetch_names). `runs` is the program the steps
+    come from when it differs from `program` (the BuildStrategy's rewritten copy)."""
+
+    def __init__(
+        self, program: Program, feed_names: Sequence[str], fetch_names: Sequence[str], runs: Program | None = None
+    ) -> None:
+        self.program = program
+        self.compiled = program if runs is None else runs
+        program = self.compiled
         block = program.global_block()
         an = analyse(block, feed_names, fetch_names)
-        self.program = program
         self.ops = list(block.ops)
         self.index = an.index
         self.persist_in = an.persist_in

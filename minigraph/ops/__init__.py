@@ -10,6 +10,7 @@ from minigraph.ops import (  # noqa: F401
     conv,
     conv_transpose,
     dropout,
+    fused,
     image,
     init,
     lookup,

@@ -94,7 +94,7 @@ def _relu(a: dict[str, Any], x: np.ndarray) -> np.ndarray:
     return np.maximum(x, _c(0, x), out=empty(x.shape, x.dtype))
 
 
-def _relu_grad(a: dict[str, Any], out: np.ndarray, d: np.ndarray) -> np.ndarray:
+def relu_grad(a: dict[str, Any], out: np.ndarray, d: np.ndarray) -> np.ndarray:
     if d.nbytes < MIN_BYTES:
         return d * (out > 0)
     positive = np.greater(out, 0, out=empty(out.shape, np.bool_))
@@ -103,7 +103,7 @@ def _relu_grad(a: dict[str, Any], out: np.ndarray, d: np.ndarray) -> np.ndarray:
     return dx
 
 
-_register_unary("relu", _relu, _relu_grad, "Out")
+_register_unary("relu", _relu, relu_grad, "Out")
 
 
 def _sigmoid(a: dict[str, Any], x: np.ndarray) -> np.ndarray:

@@ -281,18 +281,20 @@ def batch_norm_kernel(
 # --- gradient -----------------------------------------------------------------------------
 
 
-def grad_maker(grad_type: str) -> Callable[[GradContext], None]:
-    """The grad maker of batch_norm (grad_type "batch_norm_grad") and of sync_batch_norm."""
-    return functools.partial(_emit_grad, grad_type)
+def grad_maker(grad_type: str, reads_y: bool = False) -> Callable[[GradContext], None]:
+    """The grad maker of batch_norm (grad_type "batch_norm_grad"), of sync_batch_norm and,
+    with `reads_y` (the gradient also reads the forward's Y), of fused_batch_norm_act."""
+    return functools.partial(_emit_grad, grad_type, reads_y)
 
 
-def _emit_grad(grad_type: str, g: GradContext) -> None:
+def _emit_grad(grad_type: str, reads_y: bool, g: GradContext) -> None:
     g.emit(
         grad_type,
         attrs=g.attrs,
         X=g.input("X"),
         Scale=g.input("Scale"),
         Bias=g.input("Bias"),
+        **({"Y": g.output("Y")} if reads_y else {}),
         # The statistics the forward normalised with, in every mode: the gradient never
         # depends on the post-update MeanOut/VarianceOut.
         SavedMean=g.output("SavedMean"),
@@ -364,6 +366,8 @@ register(
         grad=grad_maker("batch_norm_grad"),
         no_grad_inputs=("Mean", "Variance"),
         inplace={"MeanOut": "Mean", "VarianceOut": "Variance"},
+        # what the gradient reads; a test program's dead-output pass unwires them
+        optional_outputs=("SavedMean", "SavedVariance"),
     )
 )
 

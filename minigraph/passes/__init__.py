@@ -3,6 +3,9 @@ states what it preserves, and whose result passes `Program.verify()`.
 
 - `fold_batch_norm(program, scope, keep=())`: test-mode batch_norm folded into the conv/fc
   before it (minigraph.passes.fold).
+- `BuildStrategy`, `apply_build_strategy(program, strategy, feeds, fetches)`: the passes
+  the executor runs at compile time (minigraph.passes.strategy): `fold_batch_norm_ops`,
+  `fuse_bn_act` (minigraph.passes.fuse), `prune_dead_outputs` (minigraph.passes.dead).
 - `prune(program, feed_names, target_names)`: only the ops the targets need
   (minigraph.passes.prune).
 - `convert_sync_batch_norm(program)`, `insert_grad_allreduce(program, params_grads, ...)`,
@@ -11,11 +14,20 @@ states what it preserves, and whose result passes `Program.verify()`.
 """
 
 from minigraph.passes.collective import broadcast_parameters, convert_sync_batch_norm, insert_grad_allreduce
-from minigraph.passes.fold import fold_batch_norm
+from minigraph.passes.dead import pin_random_seeds, prune_dead_outputs
+from minigraph.passes.fold import fold_batch_norm, fold_batch_norm_ops
+from minigraph.passes.fuse import fuse_bn_act
 from minigraph.passes.prune import PruneResult, prune
+from minigraph.passes.strategy import BuildStrategy, apply_build_strategy
 
 __all__ = [
+    "BuildStrategy",
     "PruneResult",
+    "apply_build_strategy",
+    "fold_batch_norm_ops",
+    "fuse_bn_act",
+    "pin_random_seeds",
+    "prune_dead_outputs",
     "broadcast_parameters",
     "convert_sync_batch_norm",
     "fold_batch_norm",

@@ -24,11 +24,18 @@ A batch_norm is folded only when all of this holds, and is left alone otherwise:
 The folded weights are new persistable variables, named after the batch_norm's output
 (`<Y>.fold_w`, `<Y>.fold_b`), with their values written to the scope; the original weights
 stay in the scope untouched (and leave the program if nothing else uses them).
+
+`fold_batch_norm_ops(program, keep)` is the executor's variant (BuildStrategy
+fold_batch_norm): the same rewrite, but `<Y>.fold_w` and `<Y>.fold_b` are temporaries that
+small ops compute on every run from the current weights and statistics (a few per-channel
+vectors and one pass over the filter), so a parameter changed between runs (training,
+ModelAverage.apply, a loaded checkpoint) is honoured without recompiling, and the scope is
+never written. It needs no values, only that the weights and statistics are persistable.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,8 +47,9 @@ from minigraph.ir.program import Program
 from minigraph.ops.common import align_shape
 from minigraph.ops.layout import channel_axis
 from minigraph.ops.norm import running_affine, uses_batch_stats
+from minigraph.passes.rewrite import fresh, readers, remove_unused_vars
 
-__all__ = ["fold_batch_norm"]
+__all__ = ["fold_batch_norm", "fold_batch_norm_ops"]
 
 _WEIGHT_SLOT = {"conv2d": "Filter", "mul": "Y", "matmul": "Y"}
 _INPUT_SLOT = {"conv2d": "Input", "mul": "X", "matmul": "X"}
@@ -69,22 +77,28 @@ def fold_batch_norm(program: Program, scope: Any, keep: Iterable[str] = ()) -> P
     new = program.clone()
     keep_set = set(keep)
     while True:
-        match = _next_match(new, scope, keep_set)
+        match = _next_match(new, lambda n: _has_value(scope, n), keep_set)
         if match is None:
             return new
-        _fold(new, scope, match)
+        fw, fb = _folded_values(new, scope, match)
+        _rewire(new, match, fw, fb)
+
+
+def fold_batch_norm_ops(program: Program, keep: Iterable[str] = ()) -> Program:
+    """Fold every foldable running-statistics batch_norm of `program` in place, computing
+    the folded weight and bias with ops that run every time (see the module docstring).
+    Preserves the values of every remaining variable and of those in `keep` (fetch targets
+    and feeds) to float rounding; returns `program`, which still passes verify()."""
+    keep_set = set(keep)
+    while True:
+        match = _next_match(program, lambda n: True, keep_set)
+        if match is None:
+            return program
+        fw, fb = _folding_ops(program, match)
+        _rewire(program, match, fw, fb)
 
 
 # --- finding a foldable pattern ----------------------------------------------------------
-
-
-def _readers(program: Program) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for block in program.blocks:
-        for op in block.ops:
-            for n in op.input_arg_names:
-                counts[n] = counts.get(n, 0) + 1
-    return counts
 
 
 def _has_value(scope: Any, name: str) -> bool:
@@ -92,15 +106,15 @@ def _has_value(scope: Any, name: str) -> bool:
     return v is not None and v.is_initialized()
 
 
-def _next_match(program: Program, scope: Any, keep: set[str]) -> _Match | None:
+def _next_match(program: Program, has_value: Callable[[str], bool], keep: set[str]) -> _Match | None:
     block = program.global_block()
-    readers = _readers(program)
+    read_count = readers(program)
     writer = {n: op for op in block.ops for n in op.output_arg_names}
 
     def private(name: str) -> bool:
         """A temporary read by exactly one op and not to be kept."""
         v = block._find_var_recursive(name)
-        return v is not None and not v.persistable and readers.get(name, 0) == 1 and name not in keep
+        return v is not None and not v.persistable and read_count.get(name, 0) == 1 and name not in keep
 
     for bn in block.ops:
         if bn.type != "batch_norm" or uses_batch_stats(bn.attrs):
@@ -108,10 +122,10 @@ def _next_match(program: Program, scope: Any, keep: set[str]) -> _Match | None:
         (x,), (y,) = bn.input("X"), bn.output("Y")
         if x == y or not private(x):
             continue
-        if any(readers.get(n, 0) or n in keep for s in ("SavedMean", "SavedVariance") for n in bn.output(s)):
+        if any(read_count.get(n, 0) or n in keep for s in ("SavedMean", "SavedVariance") for n in bn.output(s)):
             continue
         stats = [bn.input(s)[0] for s in ("Scale", "Bias", "Mean", "Variance")]
-        if not all(_has_value(scope, n) for n in stats):
+        if not all(block.var(n).persistable and has_value(n) for n in stats):
             continue
         rank = len(block.var(x).shape)
         bn_axis = channel_axis(bn.attr("data_layout"), rank)
@@ -119,7 +133,7 @@ def _next_match(program: Program, scope: Any, keep: set[str]) -> _Match | None:
         src = writer.get(x)
         if src is not None and src.type == "elementwise_add":
             add, (t,) = src, src.input("X")
-            if not private(t) or not _is_channel_bias(block, add, rank, bn_axis, scope):
+            if not private(t) or not _is_channel_bias(block, add, rank, bn_axis, has_value):
                 continue
             src = writer.get(t)
         if src is None or src.type not in _WEIGHT_SLOT:
@@ -128,7 +142,7 @@ def _next_match(program: Program, scope: Any, keep: set[str]) -> _Match | None:
         if axes is None or axes[0] != bn_axis:
             continue
         w = src.input(_WEIGHT_SLOT[src.type])[0]
-        if not block.var(w).persistable or not _has_value(scope, w):
+        if not block.var(w).persistable or not has_value(w):
             continue
         return _Match(bn, src, add, axes[0], axes[1])
     return None
@@ -149,11 +163,11 @@ def _channel_axes(block: Block, op: Operator, rank: int) -> tuple[int, int] | No
     return rank - 1, (0 if op.attr("transpose_Y") else 1)  # matmul
 
 
-def _is_channel_bias(block: Block, add: Operator, rank: int, axis: int, scope: Any) -> bool:
+def _is_channel_bias(block: Block, add: Operator, rank: int, axis: int, has_value: Callable[[str], bool]) -> bool:
     """elementwise_add(X=t, Y=b) with b a 1-D persistable lined up with channel axis `axis`."""
     (b,) = add.input("Y")
     v = block.var(b)
-    if not v.persistable or len(v.shape) != 1 or not _has_value(scope, b):
+    if not v.persistable or len(v.shape) != 1 or not has_value(b):
         return False
     aligned = align_shape(tuple(v.shape), rank, add.attr("axis"))
     aligned = (1,) * (rank - len(aligned)) + tuple(aligned)
@@ -167,35 +181,62 @@ def _value(scope: Any, name: str) -> np.ndarray:
     return np.asarray(scope.find_var(name).get_tensor())
 
 
-def _fresh(block: Block, name: str) -> str:
-    n, k = name, 0
-    while block._find_var_recursive(n) is not None:
-        k += 1
-        n = f"{name}_{k}"
-    return n
-
-
-def _fold(program: Program, scope: Any, m: _Match) -> None:
+def _folded_values(program: Program, scope: Any, m: _Match) -> tuple[str, str]:
+    """New persistables holding the folded weight and bias, their values in `scope`."""
     block = program.global_block()
-    bn, lin = m.bn, m.linear
-    (y,) = bn.output("Y")
-    w_name = lin.input(_WEIGHT_SLOT[lin.type])[0]
+    (y,) = m.bn.output("Y")
+    w_name = m.linear.input(_WEIGHT_SLOT[m.linear.type])[0]
     w = _value(scope, w_name)
-    stats = (_value(scope, bn.input(s)[0]) for s in ("Scale", "Bias", "Mean", "Variance"))
-    gain, shift = running_affine(bn.attrs, *stats, dtype=w.dtype)
+    stats = (_value(scope, m.bn.input(s)[0]) for s in ("Scale", "Bias", "Mean", "Variance"))
+    gain, shift = running_affine(m.bn.attrs, *stats, dtype=w.dtype)
     shape = [1] * w.ndim
     shape[m.weight_axis] = -1
     new_w = (w.astype(np.float64) * gain.reshape(shape)).astype(w.dtype)
     b = 0.0 if m.add is None else _value(scope, m.add.input("Y")[0]).astype(np.float64)
     new_b = (b * gain + shift).astype(w.dtype)
 
-    fw = _fresh(block, f"{y}.fold_w")
+    fw = fresh(block, f"{y}.fold_w")
     block.create_var(fw, shape=block.var(w_name).shape, dtype=block.var(w_name).dtype, persistable=True)
-    fb = _fresh(block, f"{y}.fold_b")
+    fb = fresh(block, f"{y}.fold_b")
     block.create_var(fb, shape=(new_b.shape[0],), dtype=block.var(w_name).dtype, persistable=True)
     scope.var(fw).set(new_w)
     scope.var(fb).set(new_b)
+    return fw, fb
 
+
+def _folding_ops(program: Program, m: _Match) -> tuple[str, str]:
+    """Ops, inserted before the linear op, computing the folded weight and bias from the
+    current values: gain = Scale / sqrt(Variance + eps), W' = W * gain on the weight's
+    output-channel axis, b' = b * gain + (Bias - Mean * gain)."""
+    block = program.global_block()
+    bn, at = m.bn, block.ops.index(m.linear)
+    (y,) = bn.output("Y")
+    scale, bias, mean, variance = (bn.input(s)[0] for s in ("Scale", "Bias", "Mean", "Variance"))
+    w_name = m.linear.input(_WEIGHT_SLOT[m.linear.type])[0]
+
+    def emit(type: str, x: str, y_: str | None, tag: str, **attrs: Any) -> str:
+        nonlocal at
+        out = fresh(block, f"{y}.fold_{tag}")
+        inputs = {"X": x} if y_ is None else {"X": x, "Y": y_}
+        block._insert_op(at, type, inputs, {"Out": out}, attrs, m.linear.role)
+        at += 1
+        return out
+
+    std = emit("sqrt", emit("scale", variance, None, "var_eps", bias=float(bn.attr("epsilon"))), None, "std")
+    gain = emit("elementwise_div", scale, std, "gain")
+    fw = emit("elementwise_mul", w_name, gain, "w", axis=m.weight_axis)
+    fb = emit("elementwise_sub", bias, emit("elementwise_mul", mean, gain, "mean_gain"), "shift")
+    if m.add is not None:
+        fb = emit("elementwise_add", emit("elementwise_mul", m.add.input("Y")[0], gain, "b_gain"), fb, "b")
+    return fw, fb
+
+
+def _rewire(program: Program, m: _Match, fw: str, fb: str) -> None:
+    """Point the linear op at the folded weight and add the folded bias in batch_norm's place."""
+    block = program.global_block()
+    bn, lin = m.bn, m.linear
+    (y,) = bn.output("Y")
+    w_name = lin.input(_WEIGHT_SLOT[lin.type])[0]
     lin._rename_input(w_name, fw)
     dead = [w_name, *(bn.input(s)[0] for s in ("Scale", "Bias", "Mean", "Variance"))]
     dead += [n for s in ("SavedMean", "SavedVariance") for n in bn.output(s)]
@@ -210,9 +251,5 @@ def _fold(program: Program, scope: Any, m: _Match) -> None:
         (t,) = lin.output(next(iter(lin.outputs)))
         block._remove_op(at)
         axis = m.out_axis if lin.type == "conv2d" else -1
-        block._insert_op(at, "elementwise_add", {"X": t, "Y": fb}, {"Out": y}, {"axis": axis})
-    used = {n for b2 in program.blocks for op in b2.ops for n in op.input_arg_names + op.output_arg_names}
-    for name in dead:
-        v = block.vars.get(name)
-        if v is not None and name not in used and not v.is_data:
-            block._remove_var(name)
+        block._insert_op(at, "elementwise_add", {"X": t, "Y": fb}, {"Out": y}, {"axis": axis}, bn.role)
+    remove_unused_vars(program, dead)

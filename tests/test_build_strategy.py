@@ -1,0 +1,206 @@
+"""BuildStrategy: the executor's compile-time passes, each compared on and off.
+
+Programs are built from the batch_norm op table's modes and layouts (conv2d or fc, bias,
+batch_norm, relu, pool, fc, loss; with and without backward and an optimizer) and from the
+op tables' single-op rows; every pass must leave the fetched values and the updated
+parameters equal to float rounding, and leave `Program.verify()` true.
+"""
+
+import numpy as np
+import pytest
+
+import minigraph as mg
+from minigraph.passes import fold_batch_norm_ops, fuse_bn_act, prune_dead_outputs
+from minigraph.testing import run_op
+from tests.cases import all_cases
+from tests.cases.norm import MODES
+
+OFF = mg.BuildStrategy.none()
+SINGLE = {
+    "fold": mg.BuildStrategy(fuse_bn_act_ops=False, prune_dead_outputs=False),
+    "fuse": mg.BuildStrategy(fold_batch_norm=False, prune_dead_outputs=False),
+    "prune": mg.BuildStrategy(fold_batch_norm=False, fuse_bn_act_ops=False),
+    "all": mg.BuildStrategy(),
+}
+
+
+def cnn(mode_attrs, layout="NCHW", linear="conv", train=True, seed=3):
+    """conv/fc -> bias -> batch_norm(mode) -> relu -> pool -> fc -> loss (+ SGD when train)."""
+    main, startup = mg.Program(), mg.Program()
+    main.random_seed = startup.random_seed = seed
+    with mg.program_guard(main, startup):
+        shape = [None, 3, 6, 6] if layout == "NCHW" else [None, 6, 6, 3]
+        x = mg.data("x", shape if linear == "conv" else [None, 7])
+        label = mg.data("label", [None, 1], dtype="int64")
+        if linear == "conv":
+            h = mg.layers.conv2d(x, 4, 3, padding=1, data_format=layout)
+        else:
+            h = mg.layers.fc(x, 6)
+        h = mg.layers.batch_norm(
+            h,
+            act="relu",
+            data_layout=layout if linear == "conv" else "NCHW",
+            is_test=mode_attrs.get("is_test", False),
+            use_global_stats=mode_attrs.get("use_global_stats", False),
+        )
+        if mode_attrs.get("trainable_statistics"):
+            bn = [op for op in main.global_block().ops if op.type == "batch_norm"][-1]
+            bn._set_attr("trainable_statistics", True)
+        if linear == "conv":
+            h = mg.layers.pool2d(h, 2, pool_stride=2, data_format=layout)
+        logits = mg.layers.fc(h, 5)
+        loss = mg.layers.mean(mg.layers.softmax_with_cross_entropy(logits, label))
+        test = main.clone(for_test=True)
+        if train:
+            mg.optimizer.Momentum(0.1, 0.9).minimize(loss)
+    rng = np.random.default_rng(seed)
+    x_shape = (4, *shape[1:]) if linear == "conv" else (4, 7)
+    feed = {"x": rng.normal(size=x_shape).astype("float32"), "label": rng.integers(0, 5, (4, 1))}
+    return main, startup, test, logits, loss, feed
+
+
+def run_steps(program, startup, fetch, feed, strategy, steps=3):
+    exe, scope = mg.Executor(), mg.Scope()
+    exe.run(startup, scope=scope)
+    outs = [exe.run(program, feed=feed, fetch_list=fetch, scope=scope, build_strategy=strategy) for _ in range(steps)]
+    params = {p.name: np.array(scope.find_var(p.name).get_tensor()) for p in program.all_parameters()}
+    return outs, params
+
+
+def assert_close(a, b):
+    np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
+
+
+CONFIGS = [(m, layout, "conv") for m in MODES for layout in ("NCHW", "NHWC")] + [(m, "NCHW", "fc") for m in MODES]
+
+
+@pytest.mark.parametrize("which", list(SINGLE))
+@pytest.mark.parametrize("mode,layout,linear", CONFIGS)
+def test_training_and_test_programs_agree_with_passes_on_and_off(mode, layout, linear, which):
+    main, startup, test, logits, loss, feed = cnn(MODES[mode], layout, linear)
+    grads = [f"{p.name}@GRAD" for p in main.all_parameters() if p.trainable]
+    for program, fetch in ((main, [loss.name, *grads]), (test, [logits.name])):
+        want, want_params = run_steps(program, startup, fetch, feed, OFF)
+        got, got_params = run_steps(program, startup, fetch, feed, SINGLE[which])
+        for w, g in zip(want, got):
+            for a, b in zip(w, g):
+                assert_close(b, a)
+        for name, value in want_params.items():
+            assert_close(got_params[name], value)
+        compiled = mg.CompiledProgram(program, SINGLE[which]).optimized(list(feed), fetch)
+        compiled.verify(feed_names=list(feed))
+
+
+@pytest.mark.parametrize("mode,layout,linear", CONFIGS)
+def test_each_pass_leaves_verify_true(mode, layout, linear):
+    main, _, test, logits, loss, feed = cnn(MODES[mode], layout, linear)
+    for program, fetch in ((main, [loss.name]), (test, [logits.name])):
+        new = program.clone()
+        for rewrite in (fold_batch_norm_ops, fuse_bn_act, prune_dead_outputs):
+            rewrite(new, [*feed, *fetch])
+            new.verify(feed_names=list(feed))
+
+
+def test_test_program_folds_and_training_program_fuses():
+    main, _, test, logits, loss, feed = cnn({})
+    infer = mg.CompiledProgram(test).optimized(["x"], [logits])
+    types = [op.type for op in infer.global_block().ops]
+    assert "batch_norm" not in types and "fused_batch_norm_act" not in types
+    assert "softmax_with_cross_entropy" not in types  # nothing fetched reads the loss
+    conv = next(op for op in infer.global_block().ops if op.type == "conv2d")
+    assert conv.input("Filter")[0].endswith(".fold_w")
+    train = str(mg.CompiledProgram(main).optimized(list(feed), [loss]))
+    assert "fused_batch_norm_act(" in train and "fused_batch_norm_act_grad(" in train
+    assert " relu(" not in train and "relu_grad(" not in train
+    unfused = mg.CompiledProgram(main, OFF).optimized(list(feed), [loss])
+    assert unfused is main
+
+
+def test_folding_follows_parameters_changed_between_runs_without_recompiling():
+    main, startup, test, logits, loss, feed = cnn({})
+    exe, scope = mg.Executor(), mg.Scope()
+    exe.run(startup, scope=scope)
+    (before,) = exe.run(test, feed=feed, fetch_list=[logits], scope=scope)
+    plans = len(exe._cached_plans())
+    for name in ("batch_norm_0.w_1", "batch_norm_0.w_2", "batch_norm_0.w_0"):
+        t = scope.find_var(name).get_tensor()
+        scope.var(name).set(np.asarray(t) * 1.5 + 0.25)
+    (after,) = exe.run(test, feed=feed, fetch_list=[logits], scope=scope)
+    (want,) = exe.run(test, feed=feed, fetch_list=[logits], scope=scope, build_strategy=OFF)
+    assert len(exe._cached_plans()) == plans + 1  # only the OFF run compiled
+    assert not np.allclose(before, after)
+    assert_close(after, want)
+
+
+def test_fetching_an_intermediate_keeps_it():
+    main, startup, test, logits, loss, feed = cnn({})
+    bn = next(op for op in test.global_block().ops if op.type == "batch_norm")
+    (y,) = bn.output("Y")
+    infer = mg.CompiledProgram(test).optimized(["x"], [logits.name, y, bn.input("X")[0]])
+    assert [op.type for op in infer.global_block().ops].count("batch_norm") == 1
+    exe, scope = mg.Executor(), mg.Scope()
+    exe.run(startup, scope=scope)
+    got = exe.run(test, feed=feed, fetch_list=[logits, y], scope=scope)
+    want = exe.run(test, feed=feed, fetch_list=[logits, y], scope=scope, build_strategy=OFF)
+    for a, b in zip(got, want):
+        assert_close(a, b)  # Y is still folded: fetching it does not stop that
+
+
+def test_dead_outputs_are_unwired_in_a_test_program():
+    main, _, test, logits, loss, feed = cnn({})
+    s = mg.BuildStrategy(fold_batch_norm=False)
+    infer = mg.CompiledProgram(test, s).optimized(["x"], [logits])
+    (bn,) = [op for op in infer.global_block().ops if op.type == "fused_batch_norm_act"]
+    assert not bn.output("SavedMean") and not bn.output("SavedVariance")
+
+
+def test_plan_cache_keys_on_the_strategy_and_its_switches():
+    main, startup, test, logits, loss, feed = cnn({})
+    exe, scope = mg.Executor(), mg.Scope()
+    exe.run(startup, scope=scope)
+    strategy = mg.BuildStrategy()
+    exe.run(test, feed={"x": feed["x"]}, fetch_list=[logits], scope=scope, build_strategy=strategy)
+    n = len(exe._cached_plans())
+    exe.run(test, feed={"x": feed["x"]}, fetch_list=[logits], scope=scope, build_strategy=mg.BuildStrategy())
+    assert len(exe._cached_plans()) == n
+    strategy.fold_batch_norm = False
+    exe.run(mg.CompiledProgram(test, strategy), feed={"x": feed["x"]}, fetch_list=[logits], scope=scope)
+    assert len(exe._cached_plans()) == n + 1
+    plan = exe._cached_plans()[-1]
+    assert plan.program is test and any(op.type == "fused_batch_norm_act" for op in plan.compiled.global_block().ops)
+
+
+def test_dropout_masks_are_the_same_with_ops_removed_before_it():
+    main, startup = mg.Program(), mg.Program()
+    main.random_seed = 5
+    with mg.program_guard(main, startup):
+        x = mg.data("x", [None, 8])
+        unused = mg.layers.scale(x, 2.0)  # dropped by the dead-output pass
+        y = mg.layers.dropout(mg.layers.relu(x), 0.5)
+    exe = mg.Executor()
+    feed = {"x": np.ones((4, 8), "float32")}
+    (a,) = exe.run(main, feed=feed, fetch_list=[y])
+    (b,) = exe.run(main, feed=feed, fetch_list=[y], build_strategy=OFF)
+    np.testing.assert_array_equal(a, b)
+    assert unused.name not in mg.CompiledProgram(main).optimized(["x"], [y]).global_block().vars
+
+
+def test_bad_strategy_arguments_are_rejected():
+    with pytest.raises(mg.MinigraphError, match="BuildStrategy"):
+        mg.Executor().run(mg.Program(), build_strategy={"fold_batch_norm": False})
+    with pytest.raises(mg.MinigraphError, match="Program"):
+        mg.CompiledProgram("main")
+
+
+SAMPLE = all_cases()[::7]
+
+
+@pytest.mark.parametrize("case", SAMPLE, ids=[c.id for c in SAMPLE])
+def test_op_table_rows_agree_with_passes_on_and_off(case):
+    on, off = run_op(case), run_op(case, build_strategy=OFF)
+    assert on.keys() == off.keys()
+    for slot, value in on.items():
+        for a, b in zip(
+            value if isinstance(value, list) else [value], off[slot] if isinstance(value, list) else [off[slot]]
+        ):
+            np.testing.assert_array_equal(a, b)
