@@ -1,8 +1,8 @@
 """conv2d and its gradient.
 
 conv2d pads its input, copies the kernel windows out of a `sliding_window_view` once into an
-im2col matrix, and does one batched matmul with the groups as the batch dimension (so
-depthwise convolution is a single matmul too). The gradient adds back per kernel offset
+im2col matrix, and does one matmul over the whole batch per group (NCHW: a single GEMM when
+groups == 1; NHWC: a batched matmul with the groups as the batch dimension). The gradient adds back per kernel offset
 (kh*kw strided slice-adds): no loop over pixels or the batch, and no np.add.at.
 """
 
@@ -101,11 +101,12 @@ def _add_patches(dx: np.ndarray, patches: np.ndarray, g: Geometry, axes: tuple[i
             dx[dst] += src
 
 
-# NCHW convolution: patches in "channel-first" order, [N, groups, C/groups*kh*kw, OH*OW]
+# NCHW convolution: patches in "channel-first" order, [groups, C/groups*kh*kw, N*OH*OW]
 # (rows ordered (channel, kh, kw) as the filter's [O, C/groups, kh, kw] flattens, columns
-# the output pixels), so forward is one broadcast matmul filter @ patches that lands
-# directly in NCHW order, with no transpose of the output; the patch copy reads runs of OW
-# contiguous values.
+# (sample, output pixel)), so forward is one GEMM per group over the whole batch: filter @
+# patches gives [O, N, OH*OW], one transposing copy from NCHW. One big GEMM instead of a
+# small one per sample keeps BLAS efficient, and under load it does not stall between
+# per-sample calls. The patch copy reads runs of OW contiguous values.
 
 
 def _im2col_nchw(attrs: dict[str, Any], x: np.ndarray, w_shape: tuple[int, ...]) -> tuple[np.ndarray, Geometry]:
@@ -117,22 +118,34 @@ def _im2col_nchw(attrs: dict[str, Any], x: np.ndarray, w_shape: tuple[int, ...])
     v = sliding_window_view(xp, eff, axis=(2, 3))  # [N, C, H', W', eff_h, eff_w], no copy
     v = v[:, :, : sh * (oh - 1) + 1 : sh, : sw * (ow - 1) + 1 : sw, ::dh, ::dw]
     n, c = x.shape[:2]
-    cols = empty((n, c, kh, kw, oh, ow), x.dtype)
-    np.copyto(cols, v.transpose(0, 1, 4, 5, 2, 3))
+    cols = empty((c, kh, kw, n, oh, ow), x.dtype)
+    np.copyto(cols, v.transpose(1, 4, 5, 0, 2, 3))
     del v
     if xp is not x:
         scrap(xp)
-    return cols.reshape(n, groups, (c // groups) * kh * kw, oh * ow), g
+    return cols.reshape(groups, (c // groups) * kh * kw, n * oh * ow), g
+
+
+def _gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """a @ b per group; with one group as a plain 2-D product, so BLAS takes a transposed
+    operand as it is (a batched matmul would copy it)."""
+    if a.shape[0] == 1:
+        np.matmul(a[0], b[0], out=out[0])
+    else:
+        np.matmul(a, b, out=out)
+    return out
 
 
 def _conv2d_nchw(a: dict[str, Any], x: np.ndarray, w: np.ndarray) -> np.ndarray:
     cols, g = _im2col_nchw(a, x, w.shape)
-    n, groups, kg, p = cols.shape
-    o = w.shape[0]
-    out = empty((n, groups, o // groups, p), x.dtype)
-    np.matmul(w.reshape(groups, o // groups, kg), cols, out=out)
+    groups, kg, m = cols.shape
+    n, o = x.shape[0], w.shape[0]
+    prod = _gemm(w.reshape(groups, o // groups, kg), cols, empty((groups, o // groups, m), x.dtype))
     scrap(cols)
-    return out.reshape(n, o, *g.out)
+    out = empty((n, o, *g.out), x.dtype)
+    np.copyto(out.reshape(n, groups, o // groups, -1), prod.reshape(groups, o // groups, n, -1).transpose(2, 0, 1, 3))
+    scrap(prod)
+    return out
 
 
 def _conv2d_grad_nchw(
@@ -140,27 +153,29 @@ def _conv2d_grad_nchw(
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     groups = a["groups"]
     n, o = dout.shape[:2]
-    d = dout.reshape(n, groups, o // groups, -1)
-    wg = w.reshape(groups, o // groups, -1)
+    og = o // groups
+    # the output gradient as [groups, O/groups, N*OH*OW], matching the patches' columns
+    d = empty((groups, og, n, dout[0, 0].size), dout.dtype)
+    np.copyto(d, dout.reshape(n, groups, og, -1).transpose(1, 2, 0, 3))
+    d = d.reshape(groups, og, -1)
+    wg = w.reshape(groups, og, -1)
     dw = None
     if wired(a, 1):
         cols, g = _im2col_nchw(a, x, w.shape)
-        # per-sample partial products summed over the batch: BLAS reads both operands in
-        # place (no transposed copies), and the [N, O, K] partials are small.
-        dw = np.matmul(d, cols.transpose(0, 1, 3, 2)).sum(axis=0, dtype=w.dtype).reshape(w.shape)
+        dw = _gemm(d, cols.transpose(0, 2, 1), empty((groups, og, cols.shape[1]), w.dtype)).reshape(w.shape)
         scrap(cols)
     dx = None
     if wired(a, 0):
         g = _conv_geometry(a, x.shape, w.shape)
         kh, kw = g.kernel
-        dcols = empty((n, groups, wg.shape[2], d.shape[3]), x.dtype)
-        np.matmul(wg.transpose(0, 2, 1), d, out=dcols)
-        # [N, C, kh, kw, OH, OW] -> [kh, kw, N, C, OH, OW]: one patch per kernel offset
-        patches = dcols.reshape(n, x.shape[1], kh, kw, *g.out).transpose(2, 3, 0, 1, 4, 5)
+        dcols = _gemm(wg.transpose(0, 2, 1), d, empty((groups, wg.shape[2], d.shape[2]), x.dtype))
+        # [C, kh, kw, N, OH, OW] -> [kh, kw, N, C, OH, OW]: one patch per kernel offset
+        patches = dcols.reshape(x.shape[1], kh, kw, n, *g.out).transpose(1, 2, 3, 0, 4, 5)
         dx = zeros(x.shape, x.dtype)
         _add_patches(dx, patches, g, (2, 3))
         del patches
         scrap(dcols)
+    scrap(d)
     return dx, dw
 
 

@@ -87,11 +87,16 @@ def _pool2d(a: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray]:
     # One vectorised op per kernel offset over strided slices: much faster in numpy than
     # reducing over the two small trailing axes of a window view.
     offsets = kernel_offsets(g, x.ndim, axes)
+    combine = np.maximum if is_max else np.add
     first = xp[next(offsets)]
+    second = next(offsets, None)
     out = empty(first.shape, x.dtype)
-    np.copyto(out, first)
+    if second is None:
+        np.copyto(out, first)
+    else:  # the first two slices straight into Out: one pass fewer than copy-then-combine
+        combine(first, xp[second], out=out)
     for idx in offsets:
-        (np.maximum if is_max else np.add)(out, xp[idx], out=out)
+        combine(out, xp[idx], out=out)
     if not is_max:
         out /= _avg_divisor(a, x.shape, g)
     return (out,)
