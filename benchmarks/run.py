@@ -42,7 +42,7 @@ TOLERANCE = 1e-5
 # Peers are informational: their conventions differ in places (PyTorch blends the unbiased
 # variance into the running variance), so their differences are reported, not enforced.
 # onnxruntime runs minigraph's own ONNX export, so it must agree like minigraph does.
-ENFORCED = ("static", "static_nofold", "eager", "onnxruntime")
+ENFORCED = ("static", "static_nofold", "static_test", "eager", "onnxruntime")
 COLUMNS = ("numpy", "static", "eager", "torch", "onnxruntime")
 # glibc's malloc by default unmaps or trims large freed blocks, so code that allocates fresh
 # temporaries every step (the numpy reference) pays a page fault per 4 KiB touched. These

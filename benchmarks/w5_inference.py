@@ -2,9 +2,12 @@
 
 minigraph's static variant is the user's deployment path: `save_inference_model` (which
 folds each batch_norm into the convolution before it) then `load_inference_model`;
-`static_nofold` saves with `fold_batch_norm=False`. The numpy reference folds by hand, once,
-outside the timed step (as the save does). `onnxruntime` runs the loaded (folded) model
-exported by `minigraph.onnx.export`, when onnx and onnxruntime are installed.
+`static_nofold` saves with `fold_batch_norm=False`; `static_test` runs the plain
+`clone(for_test=True)` of the training program, where the executor's default BuildStrategy
+folds the batch_norms at compile time (recomputing the folded weights every run). The
+numpy reference folds by hand, once, outside the timed step (as the save does).
+`onnxruntime` runs the loaded (folded) model exported by `minigraph.onnx.export`, when
+onnx and onnxruntime are installed.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from common import Eager, Static, Unavailable
 
 NAME = "W5"
 TITLE = "W3's CNN in test mode, batch 256 (batch_norm folded)"
-IMPLS = ("numpy", "static", "static_nofold", "eager", "torch", "onnxruntime")
+IMPLS = ("numpy", "static", "static_nofold", "static_test", "eager", "torch", "onnxruntime")
 
 
 def sizes(quick: bool) -> dict[str, int]:
@@ -31,7 +34,7 @@ def _saved_model(s: dict[str, int], w: dict[str, np.ndarray], fold: bool) -> tup
     import minigraph as mg
 
     def build() -> tuple[Any, Any, dict[str, str], Any]:
-        xs = mg.data("x", [None, s["c"], s["hw"], s["hw"]])
+        xs = mg_data(s)
         net, names = w3_cnn.model(s)
         return net, net(xs), names, None
 
@@ -42,6 +45,12 @@ def _saved_model(s: dict[str, int], w: dict[str, np.ndarray], fold: bool) -> tup
         mg.io.save_inference_model(d, ["x"], [st.outputs], st.exe, main_program=st.main, scope=st.scope, **kwargs)
         program, feeds, fetches = mg.io.load_inference_model(d, st.exe, scope=scope)
     return st.exe, program, fetches, scope
+
+
+def mg_data(s: dict[str, int]) -> Any:
+    import minigraph as mg
+
+    return mg.data("x", [None, s["c"], s["hw"], s["hw"]])
 
 
 def setup(impl: str, quick: bool, full: bool = False) -> Callable[[], Any]:
@@ -55,6 +64,16 @@ def setup(impl: str, quick: bool, full: bool = False) -> Callable[[], Any]:
         exe, program, fetches, scope = _saved_model(s, w, fold=impl == "static")
         feed = {"x": x}
         return lambda: exe.run(program, feed=feed, fetch_list=fetches, scope=scope)[0]
+    if impl == "static_test":
+
+        def build() -> tuple[Any, Any, dict[str, str], Any]:
+            net, names = w3_cnn.model(s)
+            return net, net(mg_data(s)), names, None
+
+        st = Static(build, w)
+        test = st.main.clone(for_test=True)
+        feed = {"x": x}
+        return lambda: st.exe.run(test, feed=feed, fetch_list=[st.outputs], scope=st.scope)[0]
     if impl == "eager":
         ea = Eager(lambda: w3_cnn.model(s), w)
         mg = ea.mg
