@@ -11,9 +11,8 @@ exist:
 
 `minigraph.ir.framework.current_builder()` is the builder layers use: the one made active by
 `use_builder` (eager mode, jit tracing), else a static builder over the default programs.
-`builder_for(var)` is
-the builder that owns an existing variable (arithmetic, optimizers and regularizers extend
-the variable's own program, not whichever is default).
+`builder_for(var)` is the builder that owns an existing variable (arithmetic, optimizers and
+regularizers extend the variable's own program, not whichever is default).
 """
 
 from __future__ import annotations
