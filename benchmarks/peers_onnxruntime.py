@@ -2,7 +2,8 @@
 `onnx` and `onnxruntime` import (the `onnx` extra: pip install -e '.[onnx]').
 
 The model goes the deployment path: minigraph's inference model, exported with
-`minigraph.onnx.export`, loaded in a CPU session on two intra-op threads like everyone else.
+`minigraph.onnx.export`, loaded in a CPU session with as many intra-op threads as everyone else (MG_BENCH_THREADS, set
+by run.py; 2 by default).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def infer(program: Any, feeds: list[str], fetches: list[Any], scope: Any, x: np.
     import minigraph.onnx
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 2
+    options.intra_op_num_threads = int(os.environ.get("MG_BENCH_THREADS", "2"))
     options.inter_op_num_threads = 1
     with tempfile.TemporaryDirectory() as d:
         path = minigraph.onnx.export(program, os.path.join(d, "model.onnx"), feed=feeds, fetch=fetches, scope=scope)

@@ -8,6 +8,7 @@ differ (Linear weight is [out, in]).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +25,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 def _need() -> Any:
     if torch is None:
         raise Unavailable("torch is not installed")
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("MG_BENCH_THREADS", "2")))
     return torch
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import expert
 import numpy as np
 import reference as ref
 from common import Unavailable, bn_names, bn_weights, classifier_train_step, copy_weights, normal, rng
 
 NAME = "W2"
 TITLE = "MLP train step, batch 256, 784-512-512-10, BN, softmax CE, SGD"
-IMPLS = ("numpy", "static", "eager", "torch")
+IMPLS = ("numpy", "expert", "static", "eager", "torch")
 LR = 0.05
 
 
@@ -69,6 +70,8 @@ def setup(impl: str, quick: bool, full: bool = False) -> Callable[[], Any]:
     if impl == "numpy":
         wn = copy_weights(w)
         return lambda: ref.mlp_step(wn, x, label, LR)
+    if impl == "expert":
+        return expert.mlp_setup(w, x, label, LR)
     if impl in ("static", "eager"):
         return classifier_train_step(impl, lambda: _model(s), [None, s["inp"]], w, x, label, LR)
     if impl == "torch":

@@ -7,13 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import expert
 import numpy as np
 import reference as ref
 from common import Unavailable, bn_names, bn_weights, classifier_train_step, copy_weights, normal, rng
 
 NAME = "W3"
 TITLE = "CNN train step, batch 32, 3x32x32, 2x[conv3x3+BN+relu+pool], fc 10, SGD"
-IMPLS = ("numpy", "static", "eager", "torch")
+IMPLS = ("numpy", "expert", "static", "eager", "torch")
 LR = 0.05
 
 
@@ -77,6 +78,8 @@ def setup(impl: str, quick: bool, full: bool = False) -> Callable[[], Any]:
     if impl == "numpy":
         wn = copy_weights(w)
         return lambda: ref.cnn_step(wn, x, label, LR)
+    if impl == "expert":
+        return expert.cnn_setup(w, x, label, LR)
     if impl in ("static", "eager"):
         return classifier_train_step(impl, lambda: model(s), [None, s["c"], s["hw"], s["hw"]], w, x, label, LR)
     if impl == "torch":

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import expert
 import numpy as np
 import reference as ref
 from common import Static, Unavailable, bn_weights, rng
 
 NAME = "W4"
 TITLE = "batch_norm fwd+bwd, [32,64,56,56] float32, training"
-IMPLS = ("numpy", "static", "torch")
+IMPLS = ("numpy", "expert", "static", "torch")
 
 
 def sizes(quick: bool) -> dict[str, int]:
@@ -49,6 +50,8 @@ def setup(impl: str, quick: bool, full: bool = False) -> Callable[[], Any]:
             return (y, dx, dg, db, wn["rm"], wn["rv"]) if full else (dg, db)
 
         return step
+    if impl == "expert":
+        return expert.bn_nchw_setup(w, x, dy, full)
     if impl == "static":
         import minigraph as mg
 

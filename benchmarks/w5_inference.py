@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
+import expert
 import numpy as np
 import reference as ref
 import w3_cnn
@@ -23,7 +24,7 @@ from common import Eager, Static, Unavailable
 
 NAME = "W5"
 TITLE = "W3's CNN in test mode, batch 256 (batch_norm folded)"
-IMPLS = ("numpy", "static", "static_nofold", "static_test", "eager", "torch", "onnxruntime")
+IMPLS = ("numpy", "expert", "static", "static_nofold", "static_test", "eager", "torch", "onnxruntime")
 
 
 def sizes(quick: bool) -> dict[str, int]:
@@ -60,6 +61,8 @@ def setup(impl: str, quick: bool, full: bool = False) -> Callable[[], Any]:
     if impl == "numpy":
         folded = ref.fold_cnn(w)
         return lambda: ref.cnn_infer_folded(folded, x)
+    if impl == "expert":
+        return expert.cnn_infer_setup(w, x)
     if impl in ("static", "static_nofold"):
         exe, program, fetches, scope = _saved_model(s, w, fold=impl == "static")
         feed = {"x": x}

@@ -29,6 +29,9 @@ def test_quick_benchmark_runs_and_agrees_with_numpy(tmp_path):
         assert {"numpy", "static"} <= set(r["time"]), name
         assert "static" in r["check"]["max_rel_diff"], name
     assert {"eager"} <= set(results["workloads"]["W3"]["check"]["max_rel_diff"])
+    for name in ("W2", "W3", "W4", "W5"):  # the expert numpy agrees with the reference (enforced)
+        assert "expert" in results["workloads"][name]["check"]["max_rel_diff"], name
+        assert results["workloads"][name]["time"]["expert"]["ratio"] == 1.0, name
     assert "static_nofold" in results["workloads"]["W5"]["time"]
     if importlib.util.find_spec("onnx") and importlib.util.find_spec("onnxruntime"):
         # the exported model in onnxruntime must agree like minigraph itself (enforced)
