@@ -10,16 +10,25 @@ import numpy as np
 import pytest
 
 import minigraph as mg
-from minigraph.passes import fold_batch_norm_ops, fuse_bn_act, prune_dead_outputs
+from minigraph.passes import fold_batch_norm_ops, fuse_bn_act, fuse_elewise_add_act, prune_dead_outputs
 from minigraph.testing import run_op
 from tests.cases import all_cases
 from tests.cases.norm import MODES
 
 OFF = mg.BuildStrategy.none()
+
+
+def only(switch):
+    s = mg.BuildStrategy.none()
+    setattr(s, switch, True)
+    return s
+
+
 SINGLE = {
-    "fold": mg.BuildStrategy(fuse_bn_act_ops=False, prune_dead_outputs=False),
-    "fuse": mg.BuildStrategy(fold_batch_norm=False, prune_dead_outputs=False),
-    "prune": mg.BuildStrategy(fold_batch_norm=False, fuse_bn_act_ops=False),
+    "fold": only("fold_batch_norm"),
+    "fuse": only("fuse_bn_act_ops"),
+    "fuse_add": only("fuse_elewise_add_act_ops"),
+    "prune": only("prune_dead_outputs"),
     "all": mg.BuildStrategy(),
 }
 
@@ -96,7 +105,7 @@ def test_each_pass_leaves_verify_true(mode, layout, linear):
     main, _, test, logits, loss, feed = cnn(MODES[mode], layout, linear)
     for program, fetch in ((main, [loss.name]), (test, [logits.name])):
         new = program.clone()
-        for rewrite in (fold_batch_norm_ops, fuse_bn_act, prune_dead_outputs):
+        for rewrite in (fold_batch_norm_ops, fuse_bn_act, fuse_elewise_add_act, prune_dead_outputs):
             rewrite(new, [*feed, *fetch])
             new.verify(feed_names=list(feed))
 
@@ -114,6 +123,61 @@ def test_test_program_folds_and_training_program_fuses():
     assert " relu(" not in train and "relu_grad(" not in train
     unfused = mg.CompiledProgram(main, OFF).optimized(list(feed), [loss])
     assert unfused is main
+
+
+def residual(train=True, seed=4):
+    """fc(relu) -> fc -> + skip -> relu -> [N, C, 2, 2] + per-channel bias (axis 1) -> relu -> fc -> loss:
+    elementwise_add + relu with same shapes, a broadcast Y and an axis-1 Y."""
+    main, startup = mg.Program(), mg.Program()
+    main.random_seed = startup.random_seed = seed
+    with mg.program_guard(main, startup):
+        x = mg.data("x", [None, 8])
+        label = mg.data("label", [None, 1], dtype="int64")
+        h = mg.layers.fc(x, 8, act="relu")
+        h = mg.layers.relu(mg.layers.elementwise_add(mg.layers.fc(h, 8), h))
+        c = mg.layers.create_parameter([2], "float32", name="chan_bias")
+        h = mg.layers.relu(mg.layers.elementwise_add(mg.layers.reshape(h, [-1, 2, 2, 2]), c, axis=1))
+        logits = mg.layers.fc(mg.layers.flatten(h, 1), 5)
+        loss = mg.layers.mean(mg.layers.softmax_with_cross_entropy(logits, label))
+        test = main.clone(for_test=True)
+        if train:
+            mg.optimizer.Momentum(0.1, 0.9).minimize(loss)
+    rng = np.random.default_rng(seed)
+    feed = {"x": rng.normal(size=(4, 8)).astype("float32"), "label": rng.integers(0, 5, (4, 1))}
+    return main, startup, test, logits, loss, feed
+
+
+@pytest.mark.parametrize("which", ["fuse_add", "all"])
+def test_elementwise_add_relu_fuses_with_its_gradient_and_agrees_on_and_off(which):
+    main, startup, test, logits, loss, feed = residual()
+    grads = [f"{p.name}@GRAD" for p in main.all_parameters() if p.trainable]
+    for program, fetch in ((main, [loss.name, *grads]), (test, [logits.name])):
+        want, want_params = run_steps(program, startup, fetch, feed, OFF)
+        got, got_params = run_steps(program, startup, fetch, feed, SINGLE[which])
+        for w, g in zip(want, got):
+            for a, b in zip(w, g):
+                np.testing.assert_array_equal(b, a)  # the fused kernels do the same arithmetic
+        for name, value in want_params.items():
+            np.testing.assert_array_equal(got_params[name], value)
+        compiled = mg.CompiledProgram(program, SINGLE[which]).optimized(list(feed), fetch)
+        compiled.verify(feed_names=list(feed))
+        types = [op.type for op in compiled.global_block().ops]
+        assert types.count("fused_elemwise_add_activation") == 3 and "relu" not in types
+        if program is main:
+            assert types.count("fused_elemwise_add_activation_grad") == 3 and "relu_grad" not in types
+
+
+def test_elementwise_add_relu_is_not_fused_when_the_sum_is_seen():
+    main, startup, test, logits, loss, feed = residual()
+    add = next(op for op in test.global_block().ops if op.type == "elementwise_add" and op.attrs["axis"] == 1)
+    (total,) = add.output("Out")
+    infer = mg.CompiledProgram(test, SINGLE["fuse_add"]).optimized(list(feed), [logits.name, total])
+    assert [op.type for op in infer.global_block().ops].count("fused_elemwise_add_activation") == 2
+    new = main.clone()
+    fuse_elewise_add_act(new, [*feed, loss.name, total])
+    new.verify(feed_names=list(feed))
+    types = [op.type for op in new.global_block().ops]
+    assert types.count("fused_elemwise_add_activation") == 2 and types.count("relu_grad") == 1
 
 
 def test_folding_follows_parameters_changed_between_runs_without_recompiling():

@@ -6,6 +6,11 @@
 - `fused_batch_norm_act_grad`: the activation's gradient masks Y@GRAD, then batch_norm's
   gradient; the masked gradient is a temporary of the kernel, not a program variable.
 
+- `fused_elemwise_add_activation` (Paddle's name; slots X, Y, Out and attrs axis, act_type):
+  elementwise_add then the activation, applied in place on the sum's buffer.
+- `fused_elemwise_add_activation_grad`: the activation's gradient masks Out@GRAD, then
+  elementwise_add's gradient (reads X, Y, the fused Out and Out@GRAD).
+
 Each computes exactly what its unfused pair computes (the same kernels in the same order),
 so the passes change results by nothing at all, not even rounding.
 """
@@ -18,10 +23,11 @@ from typing import Any
 import numpy as np
 
 from minigraph.errors import GraphBuildError
+from minigraph.ops import math  # noqa: F401  (registers elementwise_add, which the fused add reuses)
 from minigraph.ops.activation import relu_grad
 from minigraph.ops.buffers import scrap
 from minigraph.ops.norm import BN_ATTRS, batch_norm_grad_kernel, batch_norm_kernel, grad_maker, infer_batch_norm
-from minigraph.registry import get_op, register
+from minigraph.registry import GradContext, get_op, register
 
 # Activations whose gradient can be read off the activation's output alone.
 FUSABLE_ACTS = ("relu",)
@@ -87,5 +93,60 @@ register(
         inputs=(*_bn_grad.inputs[:3], "Y", *_bn_grad.inputs[3:]),
         kernel=_bn_act_grad,
         attrs=dict(BN_ACT_ATTRS),
+    )
+)
+
+
+# --- fused_elemwise_add_activation ----------------------------------------------------------
+
+_add, _add_grad = get_op("elementwise_add"), get_op("elementwise_add_grad")
+ADD_ACT_ATTRS = {**_add.attrs, "act_type": "relu"}
+
+
+def _add_act_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+    _check_act(attrs)
+    return _add.infer(ins, attrs)
+
+
+def _add_act(attrs: dict[str, Any], x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray]:
+    (out,) = _add.kernel(attrs, x, y)  # a fresh array: the activation may overwrite it
+    return (_relu_inplace(out),)
+
+
+def _add_act_grad(
+    attrs: dict[str, Any], x: np.ndarray, y: np.ndarray, out: np.ndarray, dout: np.ndarray
+) -> tuple[np.ndarray | None, ...]:
+    d_pre = relu_grad(attrs, out, dout)
+    grads = _add_grad.kernel(attrs, x, y, d_pre)
+    scrap(d_pre)  # kept only when no gradient returned is (a view of) it
+    return grads
+
+
+def _add_act_grad_maker(g: GradContext) -> None:
+    """elementwise_add's gradient slots, plus the fused Out (for the activation's mask)."""
+    slots = {s: g.input(s) for s in ("X", "Y")}
+    slots.update({f"{s}@GRAD": g.in_grad(s) for s in ("X", "Y")})
+    g.emit(
+        "fused_elemwise_add_activation_grad", g.attrs, Out=g.output("Out"), **{"Out@GRAD": g.out_grad("Out")}, **slots
+    )
+
+
+register(
+    replace(
+        _add,
+        type="fused_elemwise_add_activation",
+        kernel=_add_act,
+        infer=_add_act_infer,
+        attrs=dict(ADD_ACT_ATTRS),
+        grad=_add_act_grad_maker,
+    )
+)
+register(
+    replace(
+        _add_grad,
+        type="fused_elemwise_add_activation_grad",
+        inputs=("X", "Y", "Out", "Out@GRAD"),
+        kernel=_add_act_grad,
+        attrs=dict(ADD_ACT_ATTRS),
     )
 )

@@ -1,41 +1,73 @@
-"""Fusion pass: batch_norm followed by relu becomes one `fused_batch_norm_act` op, and, in
-a training program, relu_grad followed by batch_norm_grad one `fused_batch_norm_act_grad`
-(minigraph/ops/fused.py).
+"""Fusion passes: an op followed by relu becomes one fused op (minigraph/ops/fused.py), and,
+in a training program, relu_grad followed by that op's gradient one fused gradient op.
+
+- `fuse_bn_act`: batch_norm + relu -> `fused_batch_norm_act` (and
+  `fused_batch_norm_act_grad`);
+- `fuse_elewise_add_act`: elementwise_add + relu -> `fused_elemwise_add_activation` (and
+  `fused_elemwise_add_activation_grad`).
 
 Preserves: the values of every variable still in the program and of those in `keep`
 (fetch targets, feeds) exactly (the fused kernels run the unfused kernels' arithmetic in
-the same order), the persistables' updates, and `Program.verify()`. Only batch_norm's
-output Y and, in training, the gradient between the two grad ops leave the program.
+the same order), the persistables' updates, and `Program.verify()`. Only the first op's
+output (batch_norm's Y, elementwise_add's Out) and, in training, the gradient between the
+two grad ops leave the program.
 
-A pair is fused only when nothing else can see the intermediate values: Y is a
-temporary read by the relu alone (not in `keep`, not in-place), and in a program with
-gradients the relu_grad reading the relu's output writes a gradient that batch_norm_grad
-of the same batch_norm alone reads. A forward pair whose gradient pair does not match that
-shape is left alone, so a program is never half fused.
+A pair is fused only when nothing else can see the intermediate values: the first op's
+output is a temporary read by the relu alone (not in `keep`, not in-place), and in a program
+with gradients the relu_grad reading the relu's output writes a gradient that the first
+op's own grad op alone reads. A forward pair whose gradient pair does not match that shape
+is left alone, so a program is never half fused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from minigraph.ir.operator import Operator
 from minigraph.ir.program import Program
 from minigraph.passes.rewrite import readers, remove_unused_vars, replace_op
 
-__all__ = ["fuse_bn_act"]
+__all__ = ["fuse_bn_act", "fuse_elewise_add_act"]
 
 _ACTS = {"relu": "relu_grad"}
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    op: str  # the op the activation follows
+    out: str  # its output slot the activation reads (the fused grad reads the activation's output there)
+    grad: str  # its grad op
+    fused: str
+
+    @property
+    def dout(self) -> str:
+        return f"{self.out}@GRAD"
+
+
+BN_ACT = _Pattern("batch_norm", "Y", "batch_norm_grad", "fused_batch_norm_act")
+ADD_ACT = _Pattern("elementwise_add", "Out", "elementwise_add_grad", "fused_elemwise_add_activation")
 
 
 def fuse_bn_act(program: Program, keep: Iterable[str] = ()) -> Program:
     """Fuse every eligible batch_norm + relu (and their gradients) in `program`, in place;
     returns `program`."""
+    return _fuse_all(program, BN_ACT, keep)
+
+
+def fuse_elewise_add_act(program: Program, keep: Iterable[str] = ()) -> Program:
+    """Fuse every eligible elementwise_add + relu (and their gradients) in `program`, in
+    place; returns `program`."""
+    return _fuse_all(program, ADD_ACT, keep)
+
+
+def _fuse_all(program: Program, pattern: _Pattern, keep: Iterable[str]) -> Program:
     keep_set = set(keep)
     while True:
-        found = _next_pair(program, keep_set)
+        found = _next_pair(program, pattern, keep_set)
         if found is None:
             return program
-        _fuse(program, *found)
+        _fuse(program, pattern, *found)
 
 
 def _only_reader(ops: list[Operator], name: str) -> Operator | None:
@@ -43,7 +75,14 @@ def _only_reader(ops: list[Operator], name: str) -> Operator | None:
     return found[0] if len(found) == 1 else None
 
 
-def _next_pair(program: Program, keep: set[str]) -> tuple[Operator, Operator, Operator | None, Operator | None] | None:
+def _grad_of(op: Operator, grad: Operator) -> bool:
+    """Whether `grad` reads the forward inputs `op` reads, slot for slot."""
+    return all(grad.input(slot) == op.input(slot) for slot in op.inputs if slot in grad.inputs)
+
+
+def _next_pair(
+    program: Program, pattern: _Pattern, keep: set[str]
+) -> tuple[Operator, Operator, Operator | None, Operator | None] | None:
     block = program.global_block()
     ops = list(block.ops)
     count = readers(program)
@@ -52,39 +91,46 @@ def _next_pair(program: Program, keep: set[str]) -> tuple[Operator, Operator, Op
         v = block._find_var_recursive(name)
         return v is not None and not v.persistable and count.get(name, 0) == 1 and name not in keep
 
-    for bn in ops:
-        if bn.type != "batch_norm":
+    for first in ops:
+        if first.type != pattern.op:
             continue
-        (x,), (y,) = bn.input("X"), bn.output("Y")
-        if x == y or not private(y):
+        (y,) = first.output(pattern.out)
+        if y in first.input_arg_names or not private(y):
             continue
         act = _only_reader(ops, y)
         if act is None or act.type not in _ACTS or act.input("X") != [y] or act.output("Out") == [y]:
             continue
         (z,) = act.output("Out")
-        saved = bn.output("SavedMean")
-        bn_grads = [op for op in ops if op.type == "batch_norm_grad" and saved and op.input("SavedMean") == saved]
+        first_grads = [op for op in ops if op.type == pattern.grad and _grad_of(first, op)]
         act_grads = [op for op in ops if op.type == _ACTS[act.type] and op.input("Out") == [z]]
-        if not bn_grads and not act_grads:
-            return bn, act, None, None
-        if len(bn_grads) != 1 or len(act_grads) != 1:
+        if not first_grads and not act_grads:
+            return first, act, None, None
+        if len(act_grads) != 1:
             continue
         (dy,) = act_grads[0].output("X@GRAD") or [""]
-        if dy and private(dy) and bn_grads[0].input("Y@GRAD") == [dy]:
-            return bn, act, act_grads[0], bn_grads[0]
+        grad = _only_reader(first_grads, dy) if dy and private(dy) else None
+        if grad is not None and grad.input(pattern.dout) == [dy]:
+            return first, act, act_grads[0], grad
     return None
 
 
-def _fuse(program: Program, bn: Operator, act: Operator, act_grad: Operator | None, bn_grad: Operator | None) -> None:
+def _fuse(
+    program: Program,
+    pattern: _Pattern,
+    first: Operator,
+    act: Operator,
+    act_grad: Operator | None,
+    grad: Operator | None,
+) -> None:
     block = program.global_block()
-    (y,), (z,) = bn.output("Y"), act.output("Out")
-    attrs = {**bn.attrs, "act_type": act.type}
-    replace_op(block, bn, "fused_batch_norm_act", bn.inputs, {**bn.outputs, "Y": [z]}, attrs)
+    (y,), (z,) = first.output(pattern.out), act.output("Out")
+    attrs = {**first.attrs, "act_type": act.type}
+    replace_op(block, first, pattern.fused, first.inputs, {**first.outputs, pattern.out: [z]}, attrs)
     block._remove_op(block.ops.index(act))
     dead = [y]
-    if act_grad is not None and bn_grad is not None:
+    if act_grad is not None and grad is not None:
         dead += act_grad.output("X@GRAD")
-        inputs = {**bn_grad.inputs, "Y": [z], "Y@GRAD": act_grad.input("Out@GRAD")}
-        replace_op(block, bn_grad, "fused_batch_norm_act_grad", inputs, bn_grad.outputs, attrs)
+        inputs = {**grad.inputs, pattern.out: [z], pattern.dout: act_grad.input("Out@GRAD")}
+        replace_op(block, grad, f"{pattern.fused}_grad", inputs, grad.outputs, attrs)
         block._remove_op(block.ops.index(act_grad))
     remove_unused_vars(program, dead)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from minigraph.ir.program import Program
 from minigraph.passes.dead import pin_random_seeds, prune_dead_outputs
 from minigraph.passes.fold import fold_batch_norm_ops
-from minigraph.passes.fuse import fuse_bn_act
+from minigraph.passes.fuse import fuse_bn_act, fuse_elewise_add_act
 
 __all__ = ["BuildStrategy", "apply_build_strategy"]
 
@@ -33,7 +33,9 @@ class BuildStrategy:
       (minigraph.passes.fold.fold_batch_norm_ops);
     - `fuse_bn_act_ops`: batch_norm + relu (and their gradients) as one op
       (minigraph.passes.fuse);
-    - `fuse_elewise_add_act_ops`, `fuse_conv_epilogue`: accepted, no pass behind them yet;
+    - `fuse_elewise_add_act_ops`: elementwise_add + relu (and their gradients) as one op
+      (minigraph.passes.fuse);
+    - `fuse_conv_epilogue`: accepted, no pass behind it yet;
     - `prune_dead_outputs`: ops and optional outputs nothing reads are not computed
       (minigraph.passes.dead).
     """
@@ -72,6 +74,8 @@ def apply_build_strategy(
         fold_batch_norm_ops(new, keep)
     if strategy.fuse_bn_act_ops:
         fuse_bn_act(new, keep)
+    if strategy.fuse_elewise_add_act_ops:
+        fuse_elewise_add_act(new, keep)
     if strategy.prune_dead_outputs:
         prune_dead_outputs(new, keep)
     return new

@@ -43,3 +43,26 @@ for mode, mode_attrs in MODES.items():
                 grad_atol=1e-7,
             )
         )
+
+
+def _add_relu_ref(i, a):
+    y = i["Y"] if a.get("axis", -1) == -1 else i["Y"].reshape(i["Y"].shape + (1,) * (i["X"].ndim - a["axis"] - 1))
+    return {"Out": np.maximum(i["X"] + y, 0.0)}
+
+
+_rng = np.random.default_rng(13)
+_x234 = _rng.normal(size=(2, 3, 4))
+for tag, inputs, add_attrs in (
+    ("same_shape", {"X": _x234, "Y": _rng.normal(size=(2, 3, 4))}, {}),
+    ("broadcast", {"X": _x234, "Y": _rng.normal(size=(4,))}, {}),
+    ("axis1", {"X": _x234, "Y": _rng.normal(size=(3,))}, {"axis": 1}),
+):
+    CASES.append(
+        OpCase(
+            "fused_elemwise_add_activation",
+            inputs,
+            {**add_attrs, "act_type": "relu"},
+            ref=_add_relu_ref,
+            name=tag,
+        )
+    )
