@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 import minigraph as mg
-from minigraph.passes import fold_batch_norm_ops, fuse_bn_act, fuse_elewise_add_act, prune_dead_outputs
+from minigraph.passes import (
+    fold_batch_norm_ops,
+    fuse_bn_act,
+    fuse_conv_epilogue,
+    fuse_elewise_add_act,
+    prune_dead_outputs,
+)
 from minigraph.testing import run_op
 from tests.cases import all_cases
 from tests.cases.norm import MODES
@@ -28,6 +34,7 @@ SINGLE = {
     "fold": only("fold_batch_norm"),
     "fuse": only("fuse_bn_act_ops"),
     "fuse_add": only("fuse_elewise_add_act_ops"),
+    "conv_epilogue": only("fuse_conv_epilogue"),
     "prune": only("prune_dead_outputs"),
     "all": mg.BuildStrategy(),
 }
@@ -105,7 +112,7 @@ def test_each_pass_leaves_verify_true(mode, layout, linear):
     main, _, test, logits, loss, feed = cnn(MODES[mode], layout, linear)
     for program, fetch in ((main, [loss.name]), (test, [logits.name])):
         new = program.clone()
-        for rewrite in (fold_batch_norm_ops, fuse_bn_act, fuse_elewise_add_act, prune_dead_outputs):
+        for rewrite in (fold_batch_norm_ops, fuse_bn_act, fuse_conv_epilogue, fuse_elewise_add_act, prune_dead_outputs):
             rewrite(new, [*feed, *fetch])
             new.verify(feed_names=list(feed))
 
@@ -116,7 +123,7 @@ def test_test_program_folds_and_training_program_fuses():
     types = [op.type for op in infer.global_block().ops]
     assert "batch_norm" not in types and "fused_batch_norm_act" not in types
     assert "softmax_with_cross_entropy" not in types  # nothing fetched reads the loss
-    conv = next(op for op in infer.global_block().ops if op.type == "conv2d")
+    conv = next(op for op in infer.global_block().ops if op.type == "fused_conv2d_add_act")
     assert conv.input("Filter")[0].endswith(".fold_w")
     train = str(mg.CompiledProgram(main).optimized(list(feed), [loss]))
     assert "fused_batch_norm_act(" in train and "fused_batch_norm_act_grad(" in train
@@ -178,6 +185,39 @@ def test_elementwise_add_relu_is_not_fused_when_the_sum_is_seen():
     new.verify(feed_names=list(feed))
     types = [op.type for op in new.global_block().ops]
     assert types.count("fused_elemwise_add_activation") == 2 and types.count("relu_grad") == 1
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_conv_epilogue_fuses_folded_test_programs_exactly_and_leaves_training_alone(layout):
+    main, startup, test, logits, loss, feed = cnn({}, layout)
+    fold = mg.BuildStrategy(fuse_conv_epilogue=False)
+    want, _ = run_steps(test, startup, [logits.name], feed, fold)
+    got, _ = run_steps(test, startup, [logits.name], feed, mg.BuildStrategy())
+    for w, g in zip(want, got):
+        np.testing.assert_array_equal(g[0], w[0])  # the epilogue does the unfused arithmetic
+    infer = mg.CompiledProgram(test).optimized(["x"], [logits.name])
+    infer.verify(feed_names=["x"])
+    types = [op.type for op in infer.global_block().ops]
+    assert "fused_conv2d_add_act" in types and not {"conv2d", "relu", "pool2d"} & set(types)
+    train = mg.CompiledProgram(main).optimized(list(feed), [loss.name])
+    assert "fused_conv2d_add_act" not in [op.type for op in train.global_block().ops]
+
+
+def test_conv_epilogue_keeps_a_fetched_intermediate_and_stops_before_it():
+    main, startup, test, logits, loss, feed = cnn({})
+    relu_out = next(op for op in test.global_block().ops if op.type == "relu").output("Out")[0]
+    new = test.clone()
+    fold_batch_norm_ops(new, ["x", logits.name, relu_out])
+    fuse_conv_epilogue(new, ["x", logits.name, relu_out])
+    new.verify(feed_names=["x"])
+    (fused,) = [op for op in new.global_block().ops if op.type == "fused_conv2d_add_act"]
+    assert fused.attrs["pool_2x2"] is False and "pool2d" in [op.type for op in new.global_block().ops]
+    exe, scope = mg.Executor(), mg.Scope()
+    exe.run(startup, scope=scope)
+    got = exe.run(new, feed=feed, fetch_list=[logits.name, relu_out], scope=scope, build_strategy=OFF)
+    want = exe.run(test, feed=feed, fetch_list=[logits.name, relu_out], scope=scope, build_strategy=OFF)
+    for a, b in zip(got, want):
+        assert_close(a, b)
 
 
 def test_folding_follows_parameters_changed_between_runs_without_recompiling():

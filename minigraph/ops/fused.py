@@ -11,6 +11,10 @@
 - `fused_elemwise_add_activation_grad`: the activation's gradient masks Out@GRAD, then
   elementwise_add's gradient (reads X, Y, the fused Out and Out@GRAD).
 
+- `fused_conv2d_add_act` (inference only): conv2d, the per-channel bias add, the activation
+  and, with `pool_2x2`, a 2x2 stride-2 max pool, the epilogue computed in place on the conv's
+  output buffer (the pool reads it and returns it to the pool of buffers).
+
 Each computes exactly what its unfused pair computes (the same kernels in the same order),
 so the passes change results by nothing at all, not even rounding.
 """
@@ -18,14 +22,20 @@ so the passes change results by nothing at all, not even rounding.
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from minigraph.errors import GraphBuildError
-from minigraph.ops import math  # noqa: F401  (registers elementwise_add, which the fused add reuses)
+from minigraph.ops import (  # noqa: F401  (register the ops the fused ones reuse)
+    conv,
+    math,  # noqa: F401
+    pool,
+)
 from minigraph.ops.activation import relu_grad
 from minigraph.ops.buffers import scrap
+from minigraph.ops.common import align
 from minigraph.ops.norm import BN_ATTRS, batch_norm_grad_kernel, batch_norm_kernel, grad_maker, infer_batch_norm
 from minigraph.registry import GradContext, get_op, register
 
@@ -148,5 +158,61 @@ register(
         inputs=("X", "Y", "Out", "Out@GRAD"),
         kernel=_add_act_grad,
         attrs=dict(ADD_ACT_ATTRS),
+    )
+)
+
+
+# --- fused_conv2d_add_act ------------------------------------------------------------------
+
+_conv, _pool = get_op("conv2d"), get_op("pool2d")
+CONV_ACT_ATTRS = {**_conv.attrs, "axis": 1, "act_type": "relu", "pool_2x2": False}
+
+
+def pool_2x2_attrs(data_format: str) -> dict[str, Any]:
+    """The pool2d attrs `fused_conv2d_add_act` applies with `pool_2x2` (and the only pool the
+    fusion pass takes in)."""
+    return {**_pool.attrs, "ksize": [2, 2], "strides": [2, 2], "data_format": data_format}
+
+
+def _conv_act_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+    _check_act(attrs)
+    shape, dtype = _conv.infer(ins, attrs)["Output"]
+    bias = ins["Bias"]
+    channels = shape[1 if attrs["data_format"] == "NCHW" else 3]
+    size_ok = len(bias.shape) == 1 and (-1 in (channels, bias.shape[0]) or bias.shape[0] == channels)
+    if not size_ok or bias.dtype != dtype:
+        raise GraphBuildError(f"Bias {bias.name!r} must be a {dtype} vector of the {channels} output channels")
+    if attrs["pool_2x2"]:
+        meta = replace_meta(ins["Input"], shape)
+        shape, dtype = _pool.infer({"X": meta}, pool_2x2_attrs(attrs["data_format"]))["Out"]
+    return {"Output": (shape, dtype)}
+
+
+def replace_meta(v: Any, shape: tuple[int, ...]) -> Any:
+    """A stand-in for variable `v` with another shape (for another op's shape inference)."""
+    return SimpleNamespace(name=v.name, dtype=v.dtype, shape=tuple(shape))
+
+
+def _conv_act(attrs: dict[str, Any], x: np.ndarray, w: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray]:
+    (out,) = _conv.kernel(attrs, x, w)  # the kernel's own fresh buffer: the epilogue runs in place on it
+    np.add(out, align(bias, out.ndim, attrs["axis"]), out=out)
+    _relu_inplace(out)
+    if not attrs["pool_2x2"]:
+        return (out,)
+    (pooled,) = _pool.kernel(pool_2x2_attrs(attrs["data_format"]), out)
+    scrap(out)
+    return (pooled,)
+
+
+register(
+    replace(
+        _conv,
+        type="fused_conv2d_add_act",
+        inputs=("Input", "Filter", "Bias"),
+        kernel=_conv_act,
+        infer=_conv_act_infer,
+        attrs=dict(CONV_ACT_ATTRS),
+        grad=None,
+        no_grad="an inference fusion: fuse_conv_epilogue fuses only ops without gradients",
     )
 )

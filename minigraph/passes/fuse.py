@@ -4,7 +4,9 @@ in a training program, relu_grad followed by that op's gradient one fused gradie
 - `fuse_bn_act`: batch_norm + relu -> `fused_batch_norm_act` (and
   `fused_batch_norm_act_grad`);
 - `fuse_elewise_add_act`: elementwise_add + relu -> `fused_elemwise_add_activation` (and
-  `fused_elemwise_add_activation_grad`).
+  `fused_elemwise_add_activation_grad`);
+- `fuse_conv_epilogue` (inference): conv2d + per-channel bias add + relu (+ a 2x2 stride-2
+  max pool) -> `fused_conv2d_add_act`, taken only where none of them has a gradient op.
 
 Preserves: the values of every variable still in the program and of those in `keep`
 (fetch targets, feeds) exactly (the fused kernels run the unfused kernels' arithmetic in
@@ -26,9 +28,10 @@ from dataclasses import dataclass
 
 from minigraph.ir.operator import Operator
 from minigraph.ir.program import Program
+from minigraph.ops.fused import pool_2x2_attrs
 from minigraph.passes.rewrite import readers, remove_unused_vars, replace_op
 
-__all__ = ["fuse_bn_act", "fuse_elewise_add_act"]
+__all__ = ["fuse_bn_act", "fuse_conv_epilogue", "fuse_elewise_add_act"]
 
 _ACTS = {"relu": "relu_grad"}
 
@@ -133,4 +136,75 @@ def _fuse(
         inputs = {**grad.inputs, pattern.out: [z], pattern.dout: act_grad.input("Out@GRAD")}
         replace_op(block, grad, f"{pattern.fused}_grad", inputs, grad.outputs, attrs)
         block._remove_op(block.ops.index(act_grad))
+    remove_unused_vars(program, dead)
+
+
+def fuse_conv_epilogue(program: Program, keep: Iterable[str] = ()) -> Program:
+    """Fuse every conv2d + per-channel bias elementwise_add + relu (+ 2x2 stride-2 max pool2d)
+    chain of `program` into one `fused_conv2d_add_act`, in place; returns `program`.
+
+    Preserves what the other fusions preserve (see the module docstring): the values of the
+    variables left and of `keep` exactly, and `Program.verify()`. Each intermediate (the conv
+    output, the sum, the relu output when the pool is taken in) must be private: read by the
+    next op alone and not in `keep`. A training program's chains are never taken: the
+    gradient ops read those intermediates, so they are not private."""
+    keep_set = set(keep)
+    while True:
+        chain = _next_conv_chain(program, keep_set)
+        if chain is None:
+            return program
+        _fuse_conv_chain(program, *chain)
+
+
+def _is_pool_2x2(op: Operator, data_format: str) -> bool:
+    want = pool_2x2_attrs(data_format)
+    return op.type == "pool2d" and all(op.attrs.get(k) == v for k, v in want.items() if k != "padding_algorithm")
+
+
+def _next_conv_chain(program: Program, keep: set[str]) -> tuple[Operator, Operator, Operator, Operator | None] | None:
+    block = program.global_block()
+    ops = list(block.ops)
+    count = readers(program)
+
+    def next_op(name: str) -> Operator | None:
+        v = block._find_var_recursive(name)
+        if v is None or v.persistable or count.get(name, 0) != 1 or name in keep:
+            return None
+        return _only_reader(ops, name)
+
+    for conv in ops:
+        if conv.type != "conv2d":
+            continue
+        (h,) = conv.output("Output")
+        fmt = conv.attrs["data_format"]
+        add = next_op(h)
+        if add is None or add.type != "elementwise_add" or add.input("X") != [h]:
+            continue
+        (b,), (s,) = add.input("Y"), add.output("Out")
+        bias = block._find_var_recursive(b)
+        axes = (1,) if fmt == "NCHW" else (-1, 3)
+        if bias is None or len(bias.shape) != 1 or add.attrs["axis"] not in axes or s in (h, b):
+            continue
+        act = next_op(s)
+        if act is None or act.type not in _ACTS or act.input("X") != [s] or act.output("Out") == [s]:
+            continue
+        (z,) = act.output("Out")
+        pool = next_op(z)
+        if pool is not None and not (_is_pool_2x2(pool, fmt) and pool.input("X") == [z]):
+            pool = None
+        return conv, add, act, pool
+    return None
+
+
+def _fuse_conv_chain(program: Program, conv: Operator, add: Operator, act: Operator, pool: Operator | None) -> None:
+    block = program.global_block()
+    last = pool if pool is not None else act
+    attrs = {**conv.attrs, "axis": add.attrs["axis"], "act_type": act.type, "pool_2x2": pool is not None}
+    inputs = {**conv.inputs, "Bias": add.input("Y")}
+    outputs = {"Output": last.output("Out")}
+    replace_op(block, conv, "fused_conv2d_add_act", inputs, outputs, attrs)
+    dead = [*conv.output("Output"), *add.output("Out")] + (act.output("Out") if pool is not None else [])
+    for op in (add, act, pool):
+        if op is not None:
+            block._remove_op(block.ops.index(op))
     remove_unused_vars(program, dead)

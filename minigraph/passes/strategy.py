@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from minigraph.ir.program import Program
 from minigraph.passes.dead import pin_random_seeds, prune_dead_outputs
 from minigraph.passes.fold import fold_batch_norm_ops
-from minigraph.passes.fuse import fuse_bn_act, fuse_elewise_add_act
+from minigraph.passes.fuse import fuse_bn_act, fuse_conv_epilogue, fuse_elewise_add_act
 
 __all__ = ["BuildStrategy", "apply_build_strategy"]
 
@@ -35,7 +35,8 @@ class BuildStrategy:
       (minigraph.passes.fuse);
     - `fuse_elewise_add_act_ops`: elementwise_add + relu (and their gradients) as one op
       (minigraph.passes.fuse);
-    - `fuse_conv_epilogue`: accepted, no pass behind it yet;
+    - `fuse_conv_epilogue`: in programs without gradients, conv2d + per-channel bias add +
+      relu (+ a 2x2 max pool) as one op computing the epilogue in place (minigraph.passes.fuse);
     - `prune_dead_outputs`: ops and optional outputs nothing reads are not computed
       (minigraph.passes.dead).
     """
@@ -74,6 +75,8 @@ def apply_build_strategy(
         fold_batch_norm_ops(new, keep)
     if strategy.fuse_bn_act_ops:
         fuse_bn_act(new, keep)
+    if strategy.fuse_conv_epilogue:  # before the add + relu fusion, which would take its add
+        fuse_conv_epilogue(new, keep)
     if strategy.fuse_elewise_add_act_ops:
         fuse_elewise_add_act(new, keep)
     if strategy.prune_dead_outputs:

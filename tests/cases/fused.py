@@ -66,3 +66,34 @@ for tag, inputs, add_attrs in (
             name=tag,
         )
     )
+
+
+def _conv_add_relu_ref(i, a):
+    x, w = i["Input"], i["Filter"]
+    if a["data_format"] == "NHWC":
+        x = x.transpose(0, 3, 1, 2)
+    n, _, h, wd = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    out = np.zeros((n, w.shape[0], h, wd))
+    for di in range(3):
+        for dj in range(3):
+            out += np.einsum("nchw,oc->nohw", xp[:, :, di : di + h, dj : dj + wd], w[:, :, di, dj])
+    out = np.maximum(out + i["Bias"].reshape(1, -1, 1, 1), 0.0)
+    if a["pool_2x2"]:
+        out = out.reshape(n, -1, h // 2, 2, wd // 2, 2).max(axis=(3, 5))
+    return {"Output": out.transpose(0, 2, 3, 1) if a["data_format"] == "NHWC" else out}
+
+
+for layout in ("NCHW", "NHWC"):
+    for pool in (False, True):
+        _x = _rng.normal(size=(2, 3, 4, 4) if layout == "NCHW" else (2, 4, 4, 3))
+        CASES.append(
+            OpCase(
+                "fused_conv2d_add_act",
+                {"Input": _x, "Filter": _rng.normal(size=(5, 3, 3, 3)), "Bias": _rng.normal(size=(5,))},
+                {"paddings": [1, 1], "data_format": layout, "axis": 1 if layout == "NCHW" else -1, "pool_2x2": pool},
+                ref=_conv_add_relu_ref,
+                grad=(),
+                name=f"{layout}-{'pool' if pool else 'nopool'}",
+            )
+        )
