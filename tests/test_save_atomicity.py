@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import select
 import shutil
 import signal
 import tempfile
@@ -234,13 +235,15 @@ def test_a_save_interrupted_at_any_file_system_call_leaves_the_old_or_the_new_mo
 
 
 # --- SIGKILL at random moments -------------------------------------------------------------
-def _save_forever(net: Net, root: Path) -> None:
+def _save_forever(net: Net, root: Path, done: int) -> None:
+    """Save both kinds in a loop, writing a byte to the pipe `done` after each round."""
     v = 1
     while True:
         v += 1
         net.set_version(v)
         net.save("persistables", root / "ckpt")
         net.save("inference", root / "model")
+        os.write(done, b".")
 
 
 def kill_loop(root: Path, kills: int, seed: int = 0) -> dict[str, int]:
@@ -258,15 +261,22 @@ def kill_loop(root: Path, kills: int, seed: int = 0) -> dict[str, int]:
     rng = random.Random(seed)
     unloadable, versions = 0, set()
     for _ in range(kills):
+        done_r, done_w = os.pipe()
         pid = os.fork()
         if pid == 0:
             try:
-                _save_forever(net, root)
+                os.close(done_r)
+                _save_forever(net, root, done_w)
             finally:
                 os._exit(CRASHED)
+        os.close(done_w)
+        # Let the child finish one round first (a loaded machine may start it late), so the
+        # kills land in saves of ever newer versions; then kill at a random moment.
+        select.select([done_r], [], [], 30)
         time.sleep(rng.uniform(0, 3 * period))
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+        os.close(done_r)  # only now: closing earlier would end the child by SIGPIPE, not at random
         for kind, d in (("persistables", root / "ckpt"), ("inference", root / "model")):
             try:
                 versions.add(version_of(net, kind, d))
