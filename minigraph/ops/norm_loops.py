@@ -102,7 +102,7 @@ def moments(x3: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     """Per-channel count, mean and biased variance of an [A, C, B] array (in its dtype)."""
     c = x3.shape[1]
     mean, var = np.empty(c), np.empty(c)
-    jit(_moments_loops)(x3, mean, var)
+    jit(_moments_loops, reassociate=True)(x3, mean, var)
     return x3.shape[0] * x3.shape[2], mean.astype(x3.dtype), var.astype(x3.dtype)
 
 
@@ -116,7 +116,9 @@ def grad_sums(x3: np.ndarray, dy3: np.ndarray, y3: np.ndarray | None, mu: np.nda
     """Per channel sum(dy) and sum(dy * (x - mu)), dy masked by y > 0 when y3 is given."""
     c = x3.shape[1]
     sum_dy, sum_dyc = np.empty(c), np.empty(c)
-    jit(_grad_sums_loops)(x3, dy3, dy3 if y3 is None else y3, y3 is not None, mu.astype(x3.dtype), sum_dy, sum_dyc)
+    jit(_grad_sums_loops, reassociate=True)(
+        x3, dy3, dy3 if y3 is None else y3, y3 is not None, mu.astype(x3.dtype), sum_dy, sum_dyc
+    )
     return sum_dy.astype(x3.dtype), sum_dyc.astype(x3.dtype)
 
 

@@ -67,6 +67,37 @@ def _pool_loops(
                                 break
 
 
+def _max2x2_loops(x: np.ndarray, out: np.ndarray, dout: np.ndarray, dx: np.ndarray, grad: bool) -> None:
+    """2x2 windows at stride 2 without padding, in one pass: forward (grad False) writes out;
+    the gradient writes every cell of dx (the first maximum of a window takes dout)."""
+    n, c, oh, ow = out.shape
+    for i in range(n):
+        for j in range(c):
+            for p in range(oh):
+                for q in range(ow):
+                    r, s = 2 * p, 2 * q
+                    v0, v1, v2, v3 = x[i, j, r, s], x[i, j, r, s + 1], x[i, j, r + 1, s], x[i, j, r + 1, s + 1]
+                    if not grad:
+                        m01 = v0 if v0 >= v1 or v0 != v0 else v1  # NaN wins, as with np.maximum
+                        m23 = v2 if v2 >= v3 or v2 != v2 else v3
+                        out[i, j, p, q] = m01 if m01 >= m23 or m01 != m01 else m23
+                        continue
+                    m, d = out[i, j, p, q], dout[i, j, p, q]
+                    h0 = v0 == m
+                    h1 = v1 == m and not h0
+                    h2 = v2 == m and not (h0 or h1)
+                    h3 = v3 == m and not (h0 or h1 or h2)
+                    dx[i, j, r, s] = d * h0  # d * False: 0, as numpy's d * hit
+                    dx[i, j, r, s + 1] = d * h1
+                    dx[i, j, r + 1, s] = d * h2
+                    dx[i, j, r + 1, s + 1] = d * h3
+
+
+def _is_max2x2(x: np.ndarray, g: Geometry, is_max: bool) -> bool:
+    tiled = g.out[0] * 2 <= x.shape[2] and g.out[1] * 2 <= x.shape[3]
+    return is_max and g.kernel == (2, 2) and g.strides == (2, 2) and not any(g.pads) and tiled
+
+
 def _window(g: Geometry) -> tuple[int, int, int, int, int, int]:
     return (*g.kernel, *g.strides, g.pads[0], g.pads[2])
 
@@ -75,6 +106,9 @@ def pool2d(x: np.ndarray, g: Geometry, is_max: bool, div: np.ndarray) -> np.ndar
     """Windowed NCHW pooling; `div` [OH, OW] is average pooling's divisor."""
     x = np.ascontiguousarray(x)
     out = empty((*x.shape[:2], *g.out), x.dtype)
+    if _is_max2x2(x, g, is_max):
+        jit(_max2x2_loops)(x, out, out, x, False)  # dout, dx: unused
+        return out
     jit(_pool_loops)(x, out, out, x, _window(g), is_max, False, div)  # dout, dx: unused
     return out
 
@@ -83,6 +117,10 @@ def pool2d_grad(
     x: np.ndarray, out: np.ndarray, dout: np.ndarray, g: Geometry, is_max: bool, div: np.ndarray
 ) -> np.ndarray:
     x, out, dout = (np.ascontiguousarray(v) for v in (x, out, dout))
+    if _is_max2x2(x, g, is_max) and x.shape[2:] == (2 * g.out[0], 2 * g.out[1]):
+        dx = empty(x.shape, x.dtype)
+        jit(_max2x2_loops)(x, out, dout, dx, True)
+        return dx
     dx = zeros(x.shape, x.dtype)
     jit(_pool_loops)(x, out, dout, dx, _window(g), is_max, True, div)
     return dx
