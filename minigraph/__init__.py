@@ -48,6 +48,7 @@ from minigraph.ir import (
 from minigraph.layers.indexing import embedding_v2 as embedding
 from minigraph.layers.tensor import create_global_var, create_parameter
 from minigraph.layers.tensor import static_data as data
+from minigraph.ops.backend import name as kernels
 from minigraph.param_attr import ParamAttr
 from minigraph.passes.strategy import BuildStrategy
 from minigraph.reader import batch
@@ -55,6 +56,7 @@ from minigraph.reader import batch
 __version__ = "0.1.0"
 
 __all__ = [
+    "kernels",
     "Block",
     "BuildStrategy",
     "CPUPlace",

@@ -14,6 +14,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from minigraph.errors import GraphBuildError, OpTypeError
+from minigraph.ops import conv_loops
+from minigraph.ops.backend import compiled
 from minigraph.ops.buffers import empty, scrap, zeros
 from minigraph.ops.common import NO_SECOND_ORDER, grad_slots, like_inputs, require_float, simple_grad
 from minigraph.ops.layout import channel_axis
@@ -112,17 +114,20 @@ def _add_patches(dx: np.ndarray, patches: np.ndarray, g: Geometry, axes: tuple[i
 def _im2col_nchw(attrs: dict[str, Any], x: np.ndarray, w_shape: tuple[int, ...]) -> tuple[np.ndarray, Geometry]:
     groups = attrs["groups"]
     g = _conv_geometry(attrs, x.shape, w_shape)
-    xp = pad(x, (2, 3), g, 0.0)
-    (sh, sw), (dh, dw), (oh, ow), (kh, kw) = g.strides, g.dilations, g.out, g.kernel
-    eff = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
-    v = sliding_window_view(xp, eff, axis=(2, 3))  # [N, C, H', W', eff_h, eff_w], no copy
-    v = v[:, :, : sh * (oh - 1) + 1 : sh, : sw * (ow - 1) + 1 : sw, ::dh, ::dw]
-    n, c = x.shape[:2]
+    (oh, ow), (kh, kw), (n, c) = g.out, g.kernel, x.shape[:2]
     cols = empty((c, kh, kw, n, oh, ow), x.dtype)
-    np.copyto(cols, v.transpose(1, 4, 5, 0, 2, 3))
-    del v
-    if xp is not x:
-        scrap(xp)
+    if compiled():  # the numba backend's loops
+        conv_loops.im2col(x, g, cols)
+    else:
+        xp = pad(x, (2, 3), g, 0.0)
+        (sh, sw), (dh, dw) = g.strides, g.dilations
+        eff = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+        v = sliding_window_view(xp, eff, axis=(2, 3))  # [N, C, H', W', eff_h, eff_w], no copy
+        v = v[:, :, : sh * (oh - 1) + 1 : sh, : sw * (ow - 1) + 1 : sw, ::dh, ::dw]
+        np.copyto(cols, v.transpose(1, 4, 5, 0, 2, 3))
+        del v
+        if xp is not x:
+            scrap(xp)
     return cols.reshape(groups, (c // groups) * kh * kw, n * oh * ow), g
 
 
@@ -169,11 +174,14 @@ def _conv2d_grad_nchw(
         g = _conv_geometry(a, x.shape, w.shape)
         kh, kw = g.kernel
         dcols = _gemm(wg.transpose(0, 2, 1), d, empty((groups, wg.shape[2], d.shape[2]), x.dtype))
-        # [C, kh, kw, N, OH, OW] -> [kh, kw, N, C, OH, OW]: one patch per kernel offset
-        patches = dcols.reshape(x.shape[1], kh, kw, n, *g.out).transpose(1, 2, 3, 0, 4, 5)
         dx = zeros(x.shape, x.dtype)
-        _add_patches(dx, patches, g, (2, 3))
-        del patches
+        if compiled():
+            conv_loops.col2im(dcols.reshape(x.shape[1], kh, kw, n, *g.out), g, dx)
+        else:
+            # [C, kh, kw, N, OH, OW] -> [kh, kw, N, C, OH, OW]: one patch per kernel offset
+            patches = dcols.reshape(x.shape[1], kh, kw, n, *g.out).transpose(1, 2, 3, 0, 4, 5)
+            _add_patches(dx, patches, g, (2, 3))
+            del patches
         scrap(dcols)
     scrap(d)
     return dx, dw

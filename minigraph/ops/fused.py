@@ -15,7 +15,8 @@
   and, with `pool_2x2`, a 2x2 stride-2 max pool, the epilogue computed in place on the conv's
   output buffer (the pool reads it and returns it to the pool of buffers).
 
-Each computes exactly what its unfused pair computes (the same kernels in the same order),
+Each computes exactly what its unfused pair computes (the same kernels in the same order;
+the numba backend's loops apply the relu as they write Y, or mask Y@GRAD as they read it),
 so the passes change results by nothing at all, not even rounding.
 """
 
@@ -63,8 +64,7 @@ def _bn_act_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _bn_act(attrs: dict[str, Any], x: np.ndarray, *params: np.ndarray) -> tuple[np.ndarray, ...]:
-    y, *rest = batch_norm_kernel(attrs, x, *params)
-    return (_relu_inplace(y), *rest)
+    return batch_norm_kernel(attrs, x, *params, relu=True)
 
 
 def _bn_act_grad(
@@ -77,10 +77,7 @@ def _bn_act_grad(
     saved_inv_std: np.ndarray,
     dy: np.ndarray,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    d_pre = relu_grad(attrs, y, dy)
-    grads = batch_norm_grad_kernel(attrs, x, scale, bias, saved_mean, saved_inv_std, d_pre)
-    scrap(d_pre)
-    return grads
+    return batch_norm_grad_kernel(attrs, x, scale, bias, saved_mean, saved_inv_std, dy, y=y)
 
 
 # batch_norm's records with the fused kernels: the same slots, modes and in-place outputs;

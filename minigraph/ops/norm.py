@@ -31,7 +31,11 @@ from typing import Any
 import numpy as np
 
 from minigraph.errors import ExecutionError, GraphBuildError, OpTypeError
+from minigraph.ops import norm_loops
+from minigraph.ops.activation import relu_grad
+from minigraph.ops.backend import compiled
 from minigraph.ops.buffers import empty, scrap
+from minigraph.ops.channels import as3, cdot, col, csum
 from minigraph.ops.common import NO_SECOND_ORDER, grad_slots, like_inputs
 from minigraph.ops.layout import LAYOUTS, channel_axis
 from minigraph.registry import GradContext, OpDef, register, wired
@@ -160,48 +164,6 @@ def infer_batch_norm(
     return {"Y": (x.shape, x.dtype), "MeanOut": stat, "VarianceOut": stat, "SavedMean": stat, "SavedVariance": stat}
 
 
-# --- per-channel reductions on BLAS -------------------------------------------------------
-# x is viewed as [A, C, B] (A: the axes before the channel axis, B: those after it), so
-# NCHW is [N, C, H*W] and NHWC or [N, C] is [M, C, 1]. Sums and dot products per channel
-# then run as matrix-vector products (one pass over memory, at memory speed) instead of
-# numpy's strided reductions over axes (0, 2, 3), which are several times slower.
-
-
-@functools.lru_cache(maxsize=32)
-def _ones(n: int, dtype: np.dtype[Any]) -> np.ndarray:
-    v = np.ones(n, dtype)
-    v.flags.writeable = False
-    return v
-
-
-def _as3(x: np.ndarray, axis: int) -> np.ndarray:
-    a = math.prod(x.shape[:axis])
-    return np.ascontiguousarray(x).reshape(a, x.shape[axis], -1)
-
-
-def _csum(x3: np.ndarray) -> np.ndarray:
-    """Per-channel sum of an [A, C, B] array."""
-    a, c, b = x3.shape
-    if b == 1:
-        return _ones(a, x3.dtype) @ x3.reshape(a, c)
-    rows = x3.reshape(a * c, b) @ _ones(b, x3.dtype)
-    return _ones(a, x3.dtype) @ rows.reshape(a, c)
-
-
-def _cdot(u3: np.ndarray, v3: np.ndarray) -> np.ndarray:
-    """Per-channel sum of u*v for two [A, C, B] arrays, without forming u*v."""
-    a, c, b = u3.shape
-    if b == 1:
-        return np.einsum("ac,ac->c", u3.reshape(a, c), v3.reshape(a, c))
-    rows = np.matmul(u3.reshape(a * c, 1, b), v3.reshape(a * c, b, 1))  # one dot product per row
-    return _ones(a, u3.dtype) @ rows.reshape(a, c)
-
-
-def _col(v: np.ndarray) -> np.ndarray:
-    """A per-channel vector shaped to broadcast against an [A, C, B] array."""
-    return v.reshape(1, -1, 1)
-
-
 # sync_batch_norm's hooks (minigraph/ops/sync_norm.py): per-channel (count, mean, biased
 # variance) of this process -> the same over every process; and (count, sum(dy),
 # sum(dy * xhat)) -> the sums over every process, which the input gradient needs.
@@ -214,18 +176,18 @@ def _batch_moments(x3: np.ndarray, y3: np.ndarray, combine: Combine | None) -> t
     dt = x3.dtype
     m = x3.shape[0] * x3.shape[2]
     if m:
-        mu = (_csum(x3) / dt.type(m)).astype(dt, copy=False)
-        np.subtract(x3, _col(mu), out=y3)
+        mu = (csum(x3) / dt.type(m)).astype(dt, copy=False)
+        np.subtract(x3, col(mu), out=y3)
         # Two-pass biased variance from the centred values: never E[x^2] - E[x]^2, which
         # cancels and can go negative.
-        batch_var = (_cdot(y3, y3) / dt.type(m)).astype(dt, copy=False)
+        batch_var = (cdot(y3, y3) / dt.type(m)).astype(dt, copy=False)
     else:  # a process may hold no sample of the global batch
         mu = batch_var = np.zeros(x3.shape[1], dt)
     if combine is not None:
         local_mu = mu
         m, mu, batch_var = combine(m, mu, batch_var)
         if mu is not local_mu:
-            np.subtract(x3, _col(mu), out=y3)
+            np.subtract(x3, col(mu), out=y3)
     return m, mu, batch_var
 
 
@@ -237,8 +199,10 @@ def batch_norm_kernel(
     mean: np.ndarray,
     var: np.ndarray,
     combine: Combine | None = None,
+    relu: bool = False,
 ) -> tuple[np.ndarray, ...]:
-    """batch_norm's kernel; `combine` makes it sync_batch_norm's (statistics of all processes)."""
+    """batch_norm's kernel; `combine` makes it sync_batch_norm's (statistics of all processes),
+    `relu` fused_batch_norm_act's (relu applied in place on Y)."""
     dt = x.dtype
     eps = dt.type(attrs["epsilon"])
     axis = channel_axis(attrs["data_layout"], x.ndim)
@@ -250,11 +214,17 @@ def batch_norm_kernel(
             f"data_layout={attrs['data_layout']!r}, but Scale/Bias/Mean/Variance have shapes "
             f"{', '.join(shape_text(p.shape) for p in (scale, bias, mean, var))}"
         )
-    x3 = _as3(x, axis)
+    x3 = as3(x, axis)
     y = empty(x.shape, dt)
     y3 = y.reshape(x3.shape)
+    fast = x.size > 0 and compiled()  # the numba backend's loops
     if uses_batch_stats(attrs):
-        m, mu, batch_var = _batch_moments(x3, y3, combine)
+        if fast:
+            m, mu, batch_var = norm_loops.moments(x3)
+            if combine is not None:
+                m, mu, batch_var = combine(m, mu, batch_var)
+        else:
+            m, mu, batch_var = _batch_moments(x3, y3, combine)
         if m < 2:
             raise ExecutionError(_degenerate_message(x.shape, m))
         inv_std = (1.0 / np.sqrt(batch_var + eps)).astype(dt, copy=False)
@@ -272,15 +242,22 @@ def batch_norm_kernel(
         # memory instead of three. Computed in float64 on C values, so the only rounding
         # beyond the centred form's is shift's, relative to |mean * gain|.
         gain64, shift64 = running_affine(attrs, scale, bias, mean, var, dt)
-        np.multiply(x3, _col(gain64.astype(dt)), out=y3)
-        np.add(y3, _col(shift64.astype(dt)), out=y3)
-        return y, mean_out, var_out, mean.copy(), inv_std
+        np.multiply(x3, col(gain64.astype(dt)), out=y3)
+        np.add(y3, col(shift64.astype(dt)), out=y3)
+        return _relu(y, relu), mean_out, var_out, mean.copy(), inv_std
+    if fast:
+        norm_loops.normalise(x3, mu, inv_std * scale, bias, relu, y3)
+        return y, mean_out, var_out, saved_mean, inv_std
     # NOTE: Paddle evaluates x*(inv_std*scale) + (bias - mu*inv_std*scale); scaling the
     # centred values we already hold is as cheap and avoids cancellation when |mu| >> std.
     # The two agree to an ulp or so.
-    np.multiply(y3, _col(inv_std * scale), out=y3)
-    np.add(y3, _col(bias), out=y3)
-    return y, mean_out, var_out, saved_mean, inv_std
+    np.multiply(y3, col(inv_std * scale), out=y3)
+    np.add(y3, col(bias), out=y3)
+    return _relu(y, relu), mean_out, var_out, saved_mean, inv_std
+
+
+def _relu(y: np.ndarray, relu: bool) -> np.ndarray:
+    return np.maximum(y, y.dtype.type(0), out=y) if relu else y
 
 
 # --- gradient -----------------------------------------------------------------------------
@@ -322,22 +299,33 @@ def batch_norm_grad_kernel(
     saved_inv_std: np.ndarray,
     dy: np.ndarray,
     combine: Combine | None = None,
+    y: np.ndarray | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """batch_norm_grad's kernel. With `combine` (sync_batch_norm_grad) the input gradient
     uses the sums over every process; Scale@GRAD and Bias@GRAD stay this process's share
-    (data parallelism averages parameter gradients afterwards)."""
+    (data parallelism averages parameter gradients afterwards). With `y`, the forward's
+    output after a relu (fused_batch_norm_act_grad): dy is first masked by y > 0."""
     dt = x.dtype
     axis = channel_axis(attrs["data_layout"], x.ndim)
-    x3, dy3 = _as3(x, axis), _as3(dy, axis)
+    x3, dy3 = as3(x, axis), as3(dy, axis)
     batch = uses_batch_stats(attrs)
     want_dx = wired(attrs, 0)
-    d_bias = _csum(dy3).astype(dt, copy=False)
+    if batch and x.size > 0 and compiled():  # the numba backend's loops
+        y3 = None if y is None else as3(y, axis)
+        stats = (scale, saved_mean, saved_inv_std)
+        return norm_loops.batch_norm_grad(x3, dy3, y3, stats, want_dx, x.shape, combine)
+    if y is not None:
+        masked = relu_grad(attrs, y, dy)
+        grads = batch_norm_grad_kernel(attrs, x, scale, bias, saved_mean, saved_inv_std, masked, combine)
+        scrap(masked)
+        return grads
+    d_bias = csum(dy3).astype(dt, copy=False)
     gain = scale * saved_inv_std
     # the centred input, in dX's buffer when dX is wanted (the batch formula starts from it)
     centred = empty(x.shape, dt) if (want_dx and batch) else empty(x3.shape, dt)
     c3 = centred.reshape(x3.shape)
-    np.subtract(x3, _col(saved_mean), out=c3)
-    d_scale = (_cdot(dy3, c3) * saved_inv_std).astype(dt, copy=False)
+    np.subtract(x3, col(saved_mean), out=c3)
+    d_scale = (cdot(dy3, c3) * saved_inv_std).astype(dt, copy=False)
     dx = None
     if want_dx and batch:
         # mu and var depend on x: dX = gain/m * (m*dy - sum(dy) - xhat*sum(dy*xhat)),
@@ -346,17 +334,17 @@ def batch_norm_grad_kernel(
         if combine is not None:
             count, sum_dy, sum_dy_xhat = combine(count, d_bias, d_scale)
         m = dt.type(count)
-        np.multiply(c3, _col(-(saved_inv_std * sum_dy_xhat) / m), out=c3)
+        np.multiply(c3, col(-(saved_inv_std * sum_dy_xhat) / m), out=c3)
         np.add(c3, dy3, out=c3)
-        np.subtract(c3, _col(sum_dy / m), out=c3)
-        np.multiply(c3, _col(gain), out=c3)
+        np.subtract(c3, col(sum_dy / m), out=c3)
+        np.multiply(c3, col(gain), out=c3)
         dx = centred
     else:
         del c3
         scrap(centred)
         if want_dx:  # statistics are constants: an affine map
             dx = empty(x.shape, dt)
-            np.multiply(dy3, _col(gain), out=dx.reshape(x3.shape))
+            np.multiply(dy3, col(gain), out=dx.reshape(x3.shape))
     return dx, d_scale, d_bias
 
 

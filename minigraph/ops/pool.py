@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 
 from minigraph.errors import GraphBuildError
+from minigraph.ops import pool_loops
+from minigraph.ops.backend import compiled
 from minigraph.ops.buffers import empty, scrap, zeros
 from minigraph.ops.common import NO_SECOND_ORDER, grad_slots, like_inputs, require_float, simple_grad
 from minigraph.ops.spatial import (
@@ -82,6 +84,8 @@ def _pool2d(a: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray]:
     is_max = a["pooling_type"] == "max"
     if a["global_pooling"]:
         return ((x.max(axis=axes, keepdims=True) if is_max else x.mean(axis=axes, keepdims=True)),)
+    if a["data_format"] == "NCHW" and compiled():  # the numba backend's loops
+        return (pool_loops.pool2d(x, g, is_max, _loop_divisor(a, x.shape, g, is_max)),)
     # NOTE: max pads with -inf, so padding never wins (Paddle's kernel skips padded positions).
     xp = pad(x, axes, g, -np.inf if is_max else 0.0)
     # One vectorised op per kernel offset over strided slices: much faster in numpy than
@@ -102,6 +106,10 @@ def _pool2d(a: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray]:
     return (out,)
 
 
+def _loop_divisor(attrs: dict[str, Any], x_shape: tuple[int, ...], g: Geometry, is_max: bool) -> np.ndarray:
+    return np.ones((1, 1)) if is_max else _avg_divisor(attrs, x_shape, g)
+
+
 def _tiles(g: Geometry, hw: tuple[int, int]) -> bool:
     """Whether the windows tile the input exactly: each element in exactly one window."""
     k, o = g.kernel, g.out
@@ -113,6 +121,8 @@ def _pool2d_grad(a: dict[str, Any], x: np.ndarray, out: np.ndarray, dout: np.nda
     is_max = a["pooling_type"] == "max"
     if a["global_pooling"]:
         return (_global_pool_grad(x, dout, axes, is_max),)
+    if a["data_format"] == "NCHW" and compiled():
+        return (pool_loops.pool2d_grad(x, out, dout, g, is_max, _loop_divisor(a, x.shape, g, is_max)),)
     if _tiles(g, spatial_dims(x.shape, a["data_format"])):
         return (_tiled_pool_grad(x, out, dout, g, axes, is_max),)
     dxp = zeros(padded_shape(x.shape, axes, g), x.dtype)

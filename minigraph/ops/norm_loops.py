@@ -1,0 +1,153 @@
+"""batch_norm's compiled kernels (the numba backend, minigraph/ops/backend.py): plain loops
+over x viewed as [A, C, B] (NCHW: [N, C, H*W]), compiled by `backend.jit` at first use.
+
+Statistics take one pass over memory: each row x[a, c, :] gets its mean and centred sum of
+squares from two passes over the row while it is in cache, and the rows of a channel are
+combined with Chan's formula, in float64. That is as accurate as the two-pass formula over
+the whole channel (never E[x^2] - E[x]^2). The elementwise passes compute in the input's
+dtype, with the same operations in the same order as the numpy kernel in norm.py, and an
+optional relu (fused_batch_norm_act) on the way out or on the incoming gradient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from minigraph.ops.backend import jit
+from minigraph.ops.buffers import empty
+
+
+def _moments_loops(x3: np.ndarray, mean: np.ndarray, var: np.ndarray) -> None:
+    a_n, c_n, b_n = x3.shape
+    for c in range(c_n):
+        n = 0.0
+        mu = 0.0
+        s = 0.0
+        for a in range(a_n):
+            row_sum = 0.0
+            for b in range(b_n):
+                row_sum += x3[a, c, b]
+            row_mean = row_sum / b_n
+            row_sq = 0.0
+            for b in range(b_n):
+                d = x3[a, c, b] - row_mean
+                row_sq += d * d
+            total = n + b_n
+            delta = row_mean - mu
+            mu += delta * (b_n / total)
+            s += row_sq + delta * delta * (n * b_n / total)
+            n = total
+        mean[c] = mu
+        var[c] = s / n if n > 0 else 0.0
+
+
+def _apply_loops(
+    x3: np.ndarray, mu: np.ndarray, gain: np.ndarray, bias: np.ndarray, relu: bool, y3: np.ndarray
+) -> None:
+    a_n, c_n, b_n = x3.shape
+    for a in range(a_n):
+        for c in range(c_n):
+            m, g, t = mu[c], gain[c], bias[c]
+            for b in range(b_n):
+                v = (x3[a, c, b] - m) * g + t
+                if relu and v < 0:
+                    v = v - v  # +0 in v's dtype
+                y3[a, c, b] = v
+
+
+def _grad_sums_loops(
+    x3: np.ndarray, dy3: np.ndarray, y3: np.ndarray, relu: bool, mu: np.ndarray, sum_dy: np.ndarray, sum_dyc: np.ndarray
+) -> None:
+    a_n, c_n, b_n = x3.shape
+    for c in range(c_n):
+        s1 = 0.0
+        s2 = 0.0
+        m = mu[c]
+        for a in range(a_n):
+            for b in range(b_n):
+                d = dy3[a, c, b]
+                if relu and not y3[a, c, b] > 0:
+                    d = d - d  # 0 (NaN for an infinite d, as numpy's d * False)
+                s1 += d
+                s2 += d * (x3[a, c, b] - m)
+        sum_dy[c] = s1
+        sum_dyc[c] = s2
+
+
+def _grad_dx_loops(
+    x3: np.ndarray,
+    dy3: np.ndarray,
+    y3: np.ndarray,
+    relu: bool,
+    mu: np.ndarray,
+    coef: np.ndarray,
+    shift: np.ndarray,
+    gain: np.ndarray,
+    dx3: np.ndarray,
+) -> None:
+    a_n, c_n, b_n = x3.shape
+    for a in range(a_n):
+        for c in range(c_n):
+            m, k, s, g = mu[c], coef[c], shift[c], gain[c]
+            for b in range(b_n):
+                d = dy3[a, c, b]
+                if relu and not y3[a, c, b] > 0:
+                    d = d - d
+                dx3[a, c, b] = ((x3[a, c, b] - m) * k + d - s) * g
+
+
+def moments(x3: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """Per-channel count, mean and biased variance of an [A, C, B] array (in its dtype)."""
+    c = x3.shape[1]
+    mean, var = np.empty(c), np.empty(c)
+    jit(_moments_loops, reassociate=True)(x3, mean, var)
+    return x3.shape[0] * x3.shape[2], mean.astype(x3.dtype), var.astype(x3.dtype)
+
+
+def normalise(x3: np.ndarray, mu: np.ndarray, gain: np.ndarray, bias: np.ndarray, relu: bool, y3: np.ndarray) -> None:
+    """y3 = (x3 - mu) * gain + bias per channel, then relu if asked (all in x3's dtype)."""
+    dt = x3.dtype
+    jit(_apply_loops)(x3, mu.astype(dt), gain.astype(dt), bias.astype(dt), relu, y3)
+
+
+def grad_sums(x3: np.ndarray, dy3: np.ndarray, y3: np.ndarray | None, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel sum(dy) and sum(dy * (x - mu)), dy masked by y > 0 when y3 is given."""
+    c = x3.shape[1]
+    sum_dy, sum_dyc = np.empty(c), np.empty(c)
+    jit(_grad_sums_loops, reassociate=True)(
+        x3, dy3, dy3 if y3 is None else y3, y3 is not None, mu.astype(x3.dtype), sum_dy, sum_dyc
+    )
+    return sum_dy.astype(x3.dtype), sum_dyc.astype(x3.dtype)
+
+
+def batch_norm_grad(
+    x3: np.ndarray,
+    dy3: np.ndarray,
+    y3: np.ndarray | None,
+    stats: tuple[np.ndarray, np.ndarray, np.ndarray],
+    want_dx: bool,
+    x_shape: tuple[int, ...],
+    combine: Callable[..., tuple[int, np.ndarray, np.ndarray]] | None = None,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """batch_norm_grad in batch-statistics mode: (dX or None, dScale, dBias), the numpy
+    kernel's formula dX = gain/m * (m*dy - sum(dy) - xhat*sum(dy*xhat)) in its order (with
+    `combine`, sync_batch_norm's: the sums over every process). `stats`: Scale, SavedMean
+    and SavedVariance (1/std); dy is masked by y > 0 when y3 is given."""
+    scale, saved_mean, saved_inv_std = stats
+    dt = x3.dtype
+    d_bias, sum_dyc = grad_sums(x3, dy3, y3, saved_mean)
+    d_scale = (sum_dyc * saved_inv_std).astype(dt, copy=False)
+    if not want_dx:
+        return None, d_scale, d_bias
+    count, sum_dy, sum_dy_xhat = x3.shape[0] * x3.shape[2], d_bias, d_scale
+    if combine is not None:
+        count, sum_dy, sum_dy_xhat = combine(count, d_bias, d_scale)
+    m = dt.type(count)
+    dx = empty(x_shape, dt)
+    # dx3 = ((x3 - mu) * coef + dy - shift) * gain per channel, all in x3's dtype
+    coef, shift, gain = -(saved_inv_std * sum_dy_xhat) / m, sum_dy / m, scale * saved_inv_std
+    per_channel = (v.astype(dt) for v in (saved_mean, coef, shift, gain))
+    jit(_grad_dx_loops)(x3, dy3, dy3 if y3 is None else y3, y3 is not None, *per_channel, dx.reshape(x3.shape))
+    return dx, d_scale, d_bias

@@ -1,0 +1,105 @@
+"""The kernel backends (minigraph/ops/backend.py): how one is chosen, and that the numba
+kernels agree with the numpy ones on every op-table row of an op that has them, to float32
+rounding (relative 1e-6) in float32 and tighter in float64."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from minigraph.ops import backend
+from minigraph.registry import get_op
+from minigraph.testing import differentiable_slots, run_op, static_gradients
+from tests.cases import all_cases
+from tests.test_ops import COMPILED_OPS, NO_NUMBA
+
+ROWS = [c for c in all_cases() if c.op in COMPILED_OPS]
+TOLERANCE = {"float32": 1e-6, "float64": 1e-12}
+
+
+def _close(got: np.ndarray, want: np.ndarray, dtype: str, what: str) -> None:
+    rtol = TOLERANCE[dtype]
+    # relative to each value, and to the array's scale for values that cancel to near 0
+    atol = rtol * float(np.max(np.abs(want), initial=0.0))
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=what)
+
+
+def _outputs(case, dtype):
+    return {k: v for k, v in run_op(case, dtype).items() if isinstance(v, np.ndarray)}
+
+
+@NO_NUMBA
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", ROWS, ids=[c.id for c in ROWS])
+def test_numba_forward_agrees_with_numpy(case, dtype):
+    with backend.forced("numpy"):
+        want = _outputs(case, dtype)
+    with backend.forced("numba"):
+        got = _outputs(case, dtype)
+    assert got.keys() == want.keys()
+    for slot in want:
+        assert got[slot].dtype == want[slot].dtype
+        _close(got[slot], want[slot], dtype, f"{case.id}: {slot}")
+
+
+GRAD_ROWS = [c for c in ROWS if get_op(c.op).grad is not None and differentiable_slots(c)]
+
+
+@NO_NUMBA
+@pytest.mark.parametrize("case", GRAD_ROWS, ids=[c.id for c in GRAD_ROWS])
+def test_numba_gradient_agrees_with_numpy(case):
+    with backend.forced("numpy"):
+        want = static_gradients(case)
+    with backend.forced("numba"):
+        got = static_gradients(case)
+    for g, w in zip(got, want):
+        _close(g, w, "float64", case.id)
+
+
+def _run(code: str, **env: str) -> str:
+    full = {k: v for k, v in os.environ.items() if k != backend.ENV}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env={**full, **env}
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip()
+
+
+# a batch_norm training step (forward and backward) through the executor, in a fresh process
+TRAIN_STEP = """
+import numpy as np
+import minigraph as mg
+from minigraph.testing import check_grad
+from tests.cases.norm import CASES
+check_grad(next(c for c in CASES if c.id.endswith("grad-batch-NCHW-r4")))
+"""
+
+
+def test_environment_selects_numpy():
+    assert _run("import minigraph as mg; print(mg.kernels())", MINIGRAPH_KERNELS="numpy") == "numpy"
+
+
+def test_default_is_numba_when_importable():
+    code = "import importlib.util, minigraph as mg; print(mg.kernels(), bool(importlib.util.find_spec('numba')))"
+    assert _run(code) in ("numba True", "numpy False")
+
+
+def test_without_numba_everything_runs_on_numpy():
+    code = "import sys\nsys.modules['numba'] = None  # numba not importable\n" + TRAIN_STEP
+    code += "print(mg.kernels(), 'numba' in sys.modules and sys.modules['numba'] is not None)"
+    assert _run(code) == "numpy False"
+    assert _run(code, MINIGRAPH_KERNELS="numba") == "numpy False"
+
+
+def test_import_does_not_import_numba():
+    code = "import sys\nimport minigraph as mg\nmg.kernels()\nprint('numba' in sys.modules)"
+    assert _run(code) == "False"
+
+
+def test_unknown_backend_is_an_error():
+    with pytest.raises(ValueError, match="backend must be one of"):
+        backend.use("cuda")
