@@ -191,6 +191,14 @@ def _batch_moments(x3: np.ndarray, y3: np.ndarray, combine: Combine | None) -> t
     return m, mu, batch_var
 
 
+def _loops_pay(x3: np.ndarray) -> bool:
+    """Whether the numba backend's loops run for this [outer, C, inner] view: they walk each
+    channel's rows of `inner` values, so they win for NCHW images and lose to BLAS when rows
+    are a single value ([N, C] inputs, NHWC), where the numpy path is faster (measured on W2:
+    1.67x the expert numpy with the loops, 0.9x without)."""
+    return compiled() and x3.size > 0 and x3.shape[2] >= 8
+
+
 def batch_norm_kernel(
     attrs: dict[str, Any],
     x: np.ndarray,
@@ -217,7 +225,7 @@ def batch_norm_kernel(
     x3 = as3(x, axis)
     y = empty(x.shape, dt)
     y3 = y.reshape(x3.shape)
-    fast = x.size > 0 and compiled()  # the numba backend's loops
+    fast = _loops_pay(x3)
     if uses_batch_stats(attrs):
         if fast:
             m, mu, batch_var = norm_loops.moments(x3)
@@ -310,7 +318,7 @@ def batch_norm_grad_kernel(
     x3, dy3 = as3(x, axis), as3(dy, axis)
     batch = uses_batch_stats(attrs)
     want_dx = wired(attrs, 0)
-    if batch and x.size > 0 and compiled():  # the numba backend's loops
+    if batch and _loops_pay(x3):
         y3 = None if y is None else as3(y, axis)
         stats = (scale, saved_mean, saved_inv_std)
         return norm_loops.batch_norm_grad(x3, dy3, y3, stats, want_dx, x.shape, combine)
