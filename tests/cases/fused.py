@@ -4,7 +4,7 @@
 import numpy as np
 
 from minigraph.testing import OpCase
-from tests.cases.norm import MODES, bn_inputs, bn_ref
+from tests.cases.norm import MODES, bn_case_pair, bn_inputs, bn_ref
 
 
 def bn_relu_ref(i, a):
@@ -18,31 +18,7 @@ for mode, mode_attrs in MODES.items():
         attrs = {**mode_attrs, "data_layout": layout, "act_type": "relu"}
         inputs = bn_inputs(shape, layout, seed=len(shape))
         tag = f"{mode}-{layout}-r{len(shape)}"
-        CASES.append(
-            OpCase(
-                "fused_batch_norm_act",
-                inputs,
-                attrs,
-                ref=bn_relu_ref,
-                grad=(),
-                name=f"fwd-{tag}",
-                persistable=("Mean", "Variance"),
-            )
-        )
-        CASES.append(
-            OpCase(
-                "fused_batch_norm_act",
-                inputs,
-                attrs,
-                ref=bn_relu_ref,
-                grad=("X", "Scale", "Bias"),
-                outputs=("Y",),
-                name=f"grad-{tag}",
-                persistable=("Mean", "Variance"),
-                grad_rtol=1e-5,
-                grad_atol=1e-7,
-            )
-        )
+        CASES += bn_case_pair("fused_batch_norm_act", inputs, attrs, bn_relu_ref, tag)
 
 
 def _add_relu_ref(i, a):

@@ -71,6 +71,25 @@ def bn_inputs(shape, layout="NCHW", seed=0):
     }
 
 
+def bn_case_pair(op, inputs, attrs, ref, tag):
+    """A forward row and a gradient row (X, Scale, Bias through Y) of a batch_norm-like op."""
+    common = dict(ref=ref, persistable=("Mean", "Variance"))
+    return [
+        OpCase(op, inputs, attrs, grad=(), name=f"fwd-{tag}", **common),
+        OpCase(
+            op,
+            inputs,
+            attrs,
+            grad=("X", "Scale", "Bias"),
+            outputs=("Y",),
+            name=f"grad-{tag}",
+            grad_rtol=1e-5,
+            grad_atol=1e-7,
+            **common,
+        ),
+    ]
+
+
 CASES = []
 for mode, mode_attrs in MODES.items():
     for layout in ("NCHW", "NHWC"):
@@ -80,31 +99,7 @@ for mode, mode_attrs in MODES.items():
             attrs = {**mode_attrs, "data_layout": layout}
             inputs = bn_inputs(shape, layout, seed=rank)
             tag = f"{mode}-{layout}-r{rank}"
-            CASES.append(
-                OpCase(
-                    "batch_norm",
-                    inputs,
-                    attrs,
-                    ref=bn_ref,
-                    grad=(),
-                    name=f"fwd-{tag}",
-                    persistable=("Mean", "Variance"),
-                )
-            )
-            CASES.append(
-                OpCase(
-                    "batch_norm",
-                    inputs,
-                    attrs,
-                    ref=bn_ref,
-                    grad=("X", "Scale", "Bias"),
-                    outputs=("Y",),
-                    name=f"grad-{tag}",
-                    persistable=("Mean", "Variance"),
-                    grad_rtol=1e-5,
-                    grad_atol=1e-7,
-                )
-            )
+            CASES += bn_case_pair("batch_norm", inputs, attrs, bn_ref, tag)
 
 CASES += [
     OpCase(
