@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from minigraph.ops import backend
+from minigraph.ops import backend, conv_rows
 from minigraph.registry import get_op
 from minigraph.testing import differentiable_slots, run_op, static_gradients
 from tests.cases import all_cases
@@ -57,6 +57,26 @@ def test_numba_gradient_agrees_with_numpy(case):
     with backend.forced("numba"):
         got = static_gradients(case)
     for g, w in zip(got, want):
+        _close(g, w, "float64", case.id)
+
+
+CONV_ROWS = [c for c in ROWS if c.op in ("conv2d", "fused_conv2d_add_act")]
+
+
+@NO_NUMBA
+@pytest.mark.parametrize("case", CONV_ROWS, ids=[c.id for c in CONV_ROWS])
+def test_chunked_conv_agrees_one_sample_at_a_time(case, monkeypatch):
+    """The compiled conv2d works through the batch in chunks of CHUNK_BYTES of patches; the
+    tables' inputs fit in one chunk, so run them again with one sample per chunk."""
+    grads = static_gradients if case.id in {c.id for c in GRAD_ROWS} else lambda case: []
+    with backend.forced("numpy"):
+        want, want_grads = _outputs(case, "float64"), grads(case)
+    monkeypatch.setattr(conv_rows, "CHUNK_BYTES", 1)
+    with backend.forced("numba"):
+        got, got_grads = _outputs(case, "float64"), grads(case)
+    for slot in want:
+        _close(got[slot], want[slot], "float64", f"{case.id}: {slot}")
+    for g, w in zip(got_grads, want_grads):
         _close(g, w, "float64", case.id)
 
 

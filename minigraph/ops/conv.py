@@ -14,7 +14,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from minigraph.errors import GraphBuildError, OpTypeError
-from minigraph.ops import conv_loops
+from minigraph.ops import conv_loops, conv_rows
 from minigraph.ops.backend import compiled
 from minigraph.ops.buffers import empty, scrap, zeros
 from minigraph.ops.common import NO_SECOND_ORDER, grad_slots, like_inputs, require_float, simple_grad
@@ -31,7 +31,7 @@ from minigraph.registry import OpDef, register, wired
 from minigraph.types import shape_text
 
 
-def _conv_geometry(attrs: dict[str, Any], x_shape: tuple[int, ...], w_shape: tuple[int, ...]) -> Geometry:
+def conv_geometry(attrs: dict[str, Any], x_shape: tuple[int, ...], w_shape: tuple[int, ...]) -> Geometry:
     return geometry(
         spatial_dims(x_shape, attrs["data_format"]),
         list(w_shape[2:]),
@@ -67,7 +67,7 @@ def _conv2d_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
         )
     if o % groups:
         raise GraphBuildError(f"the {o} output channels of Filter {w.name!r} are not divisible by groups={groups}")
-    g = _conv_geometry(attrs, x.shape, w.shape)
+    g = conv_geometry(attrs, x.shape, w.shape)
     n = x.shape[0]
     shape = (n, o, *g.out) if fmt == "NCHW" else (n, *g.out, o)
     return {"Output": (shape, x.dtype)}
@@ -113,7 +113,7 @@ def _add_patches(dx: np.ndarray, patches: np.ndarray, g: Geometry, axes: tuple[i
 
 def _im2col_nchw(attrs: dict[str, Any], x: np.ndarray, w_shape: tuple[int, ...]) -> tuple[np.ndarray, Geometry]:
     groups = attrs["groups"]
-    g = _conv_geometry(attrs, x.shape, w_shape)
+    g = conv_geometry(attrs, x.shape, w_shape)
     (oh, ow), (kh, kw), (n, c) = g.out, g.kernel, x.shape[:2]
     cols = empty((c, kh, kw, n, oh, ow), x.dtype)
     if compiled():  # the numba backend's loops
@@ -142,6 +142,8 @@ def _gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 def _conv2d_nchw(a: dict[str, Any], x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    if conv_rows.applies(a):
+        return conv_rows.forward(x, w, conv_geometry(a, x.shape, w.shape))
     cols, g = _im2col_nchw(a, x, w.shape)
     groups, kg, m = cols.shape
     n, o = x.shape[0], w.shape[0]
@@ -156,6 +158,8 @@ def _conv2d_nchw(a: dict[str, Any], x: np.ndarray, w: np.ndarray) -> np.ndarray:
 def _conv2d_grad_nchw(
     a: dict[str, Any], x: np.ndarray, w: np.ndarray, dout: np.ndarray
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if conv_rows.applies(a):
+        return conv_rows.backward(x, w, dout, conv_geometry(a, x.shape, w.shape), wired(a, 0), wired(a, 1))
     groups = a["groups"]
     n, o = dout.shape[:2]
     og = o // groups
@@ -171,7 +175,7 @@ def _conv2d_grad_nchw(
         scrap(cols)
     dx = None
     if wired(a, 0):
-        g = _conv_geometry(a, x.shape, w.shape)
+        g = conv_geometry(a, x.shape, w.shape)
         kh, kw = g.kernel
         dcols = _gemm(wg.transpose(0, 2, 1), d, empty((groups, wg.shape[2], d.shape[2]), x.dtype))
         dx = zeros(x.shape, x.dtype)
@@ -194,7 +198,7 @@ def _conv2d_grad_nchw(
 
 def _im2col(attrs: dict[str, Any], x: np.ndarray, w_shape: tuple[int, ...]) -> tuple[np.ndarray, Geometry]:
     groups = attrs["groups"]
-    g = _conv_geometry(attrs, x.shape, w_shape)
+    g = conv_geometry(attrs, x.shape, w_shape)
     xp = pad(x, (1, 2), g, 0.0)
     (sh, sw), (dh, dw), (oh, ow) = g.strides, g.dilations, g.out
     eff = (dh * (g.kernel[0] - 1) + 1, dw * (g.kernel[1] - 1) + 1)

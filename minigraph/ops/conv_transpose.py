@@ -16,7 +16,7 @@ import numpy as np
 
 from minigraph.errors import GraphBuildError, OpTypeError
 from minigraph.ops.common import register_with_grad, require_float
-from minigraph.ops.conv import CONV_ATTRS, _conv2d, _conv2d_grad, _conv_geometry
+from minigraph.ops.conv import CONV_ATTRS, _conv2d, _conv2d_grad, conv_geometry
 from minigraph.ops.layout import channel_axis
 from minigraph.ops.spatial import layout_of, spatial_dims
 from minigraph.registry import WIRED, wired
@@ -84,7 +84,7 @@ def _infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
     out = _with_hw(x.shape, fmt, w.shape[1] * attrs["groups"], hw)
     if -1 not in out:
         # the convolution being transposed must map the output back onto the input exactly
-        back = _conv_geometry(_conv_attrs(attrs), out, tuple(w.shape)).out
+        back = conv_geometry(_conv_attrs(attrs), out, tuple(w.shape)).out
         if tuple(back) != spatial_dims(x.shape, fmt):
             raise GraphBuildError(f"paddings/strides do not fit: {shape_text(out)} convolves to {back}, not the input")
     return {"Output": (out, x.dtype)}

@@ -31,12 +31,14 @@ import numpy as np
 from minigraph.errors import GraphBuildError
 from minigraph.ops import (  # noqa: F401  (register the ops the fused ones reuse)
     conv,
+    conv_rows,
     math,  # noqa: F401
     pool,
 )
 from minigraph.ops.activation import relu_grad
 from minigraph.ops.buffers import scrap
 from minigraph.ops.common import align
+from minigraph.ops.conv import conv_geometry
 from minigraph.ops.norm import BN_ATTRS, batch_norm_grad_kernel, batch_norm_kernel, grad_maker, infer_batch_norm
 from minigraph.registry import GradContext, get_op, register
 
@@ -191,6 +193,15 @@ def replace_meta(v: Any, shape: tuple[int, ...]) -> Any:
 
 
 def _conv_act(attrs: dict[str, Any], x: np.ndarray, w: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray]:
+    if conv_rows.applies(attrs) and attrs["axis"] == 1:  # the epilogue fused into the compiled conv
+        g = conv_geometry(attrs, x.shape, w.shape)
+        pool = attrs["pool_2x2"] and g.out[0] % 2 == 0 and g.out[1] % 2 == 0
+        out = conv_rows.forward(x, w, g, bias, relu=True, pool=pool)
+        if pool or not attrs["pool_2x2"]:
+            return (out,)
+        (pooled,) = _pool.kernel(pool_2x2_attrs(attrs["data_format"]), out)
+        scrap(out)
+        return (pooled,)
     (out,) = _conv.kernel(attrs, x, w)  # the kernel's own fresh buffer: the epilogue runs in place on it
     np.add(out, align(bias, out.ndim, attrs["axis"]), out=out)
     _relu_inplace(out)

@@ -1,0 +1,107 @@
+"""conv2d on the numba backend (NCHW, one group), a few samples at a time.
+
+The numpy kernels in conv.py build the patch matrix of the whole batch, which for a large
+batch is far bigger than the caches: it is written to memory once and read back by the
+GEMM. Here the batch goes in chunks of whole samples whose patches take about CHUNK_BYTES,
+so the patches are still in cache when the GEMM reads them, and no full-size patch matrix
+exists at all (the gradient rebuilds each chunk's patches, which is cheaper than keeping
+the whole matrix from the forward: it costs a pass over cached data, not memory).
+
+XX
+order along a row; the GEMM `patches @ filter.T` then runs with BLAS's favourite operand
+layout and gives rows [pixel, out channel]. The epilogue writes those rows into NCHW,
+adding the bias, applying relu and max-pooling 2x2 windows on the way when the fused op
+asks for them, while the rows are still in cache.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from minigraph.errors import InvalidArgumentError
+from minigraph.ops import conv_loops
+from minigraph.ops.backend import compiled
+from minigraph.ops.buffers import empty, scrap, zeros
+from minigraph.ops.spatial import Geometry
+
+# Bytes of patch rows per chunk: a few hundred KiB stay in a core's L2 cache next to the
+# GEMM's output rows, and still give BLAS thousands of rows per call.
+CHUNK_BYTES = 1 << 19
+
+
+def applies(attrs: dict[str, Any]) -> bool:
+    """Whether conv2d with these attrs takes this path (numba backend, NCHW, one group)."""
+    return compiled() and attrs["groups"] == 1 and attrs["data_format"] == "NCHW"
+
+
+def _chunk(g: Geometry, k: int, itemsize: int) -> int:
+    """Samples per chunk."""
+    return max(1, CHUNK_BYTES // (g.out[0] * g.out[1] * k * itemsize))
+
+
+def _filter_matrix(w: np.ndarray) -> np.ndarray:
+    """[O, C, kh, kw] -> [O, C*kh*kw], the patch rows' order."""
+    return np.ascontiguousarray(w).reshape(w.shape[0], -1)
+
+
+def _view(flat: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """The first rows*cols values of a flat scratch buffer as a contiguous matrix."""
+    return flat[: rows * cols].reshape(rows, cols)
+
+
+def forward(
+    x: np.ndarray, w: np.ndarray, g: Geometry, bias: np.ndarray | None = None, relu: bool = False, pool: bool = False
+) -> np.ndarray:
+    """conv2d of NCHW `x`, then (for the fused op) + bias per channel, relu, and a 2x2
+    stride-2 max pool; `pool` needs even output sizes."""
+    x, wm = np.ascontiguousarray(x), _filter_matrix(w)
+    (n, o), (oh, ow), k = (x.shape[0], w.shape[0]), g.out, wm.shape[1]
+    if pool and (oh % 2 or ow % 2):
+        raise InvalidArgumentError(f"the fused 2x2 pool needs an even output size, got {oh}x{ow}")
+    out = empty((n, o, oh // 2, ow // 2) if pool else (n, o, oh, ow), x.dtype)
+    b = np.empty(0, x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
+    nb = min(n, _chunk(g, k, x.itemsize))
+    cols, prod = empty((k * nb * oh * ow,), x.dtype), empty((o * nb * oh * ow,), x.dtype)
+    for n0 in range(0, n, nb):
+        m = min(nb, n - n0) * oh * ow
+        c = _view(cols, k, m)
+        conv_loops.im2cols(x, g, n0, c)
+        p = np.matmul(wm, c, out=_view(prod, o, m))
+        conv_loops.cols_to_nchw(p, out, n0, b, relu, pool)
+    del c, p
+    scrap(cols)
+    scrap(prod)
+    return out
+
+
+def backward(
+    x: np.ndarray, w: np.ndarray, dout: np.ndarray, g: Geometry, want_dx: bool, want_dw: bool
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """conv2d's input and filter gradients (None where not wanted)."""
+    x, wm, dout = np.ascontiguousarray(x), _filter_matrix(w), np.ascontiguousarray(dout)
+    (n, o), (oh, ow), k = (x.shape[0], w.shape[0]), g.out, wm.shape[1]
+    nb = min(n, _chunk(g, k, x.itemsize))
+    d_flat, cols = empty((o * nb * oh * ow,), x.dtype), empty((k * nb * oh * ow,), x.dtype)
+    dx = empty(x.shape, x.dtype) if want_dx else None
+    dw = zeros((o, k), w.dtype) if want_dw else None
+    part = empty((o, k), w.dtype) if want_dw else None
+    for n0 in range(0, n, nb):
+        n1 = min(n, n0 + nb)
+        m = (n1 - n0) * oh * ow
+        d, c = _view(d_flat, o, m), _view(cols, k, m)  # c: patches, then their gradient
+        conv_loops.nchw_to_cols(dout, n0, d)
+        if dw is not None:
+            conv_loops.im2cols(x, g, n0, c)
+            dw += np.matmul(d, c.T, out=part)
+        if dx is not None:
+            np.matmul(wm.T, d, out=c)
+            dx[n0:n1].fill(0)
+            conv_loops.cols2im(c, g, n0, dx)
+    del d, c
+    scrap(d_flat)
+    scrap(cols)
+    if part is not None:
+        scrap(part)
+    return dx, None if dw is None else dw.reshape(w.shape)
