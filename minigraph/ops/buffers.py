@@ -3,9 +3,10 @@
 A kernel allocates its large outputs and scratch arrays with `empty(shape, dtype)` or
 `zeros(shape, dtype)` instead of `np.empty`/`np.zeros`, and fills them with `out=` ufuncs.
 Outside a plan run (eager mode, direct calls) these are exactly `np.empty`/`np.zeros`. While
-a `Plan` runs, `empty` first takes an array of the same shape and dtype from the run's
-`BufferPool`, so a training loop stops asking the allocator for fresh memory (and paying a
-page fault per 4 KiB touched) after its first step.
+a `Plan` runs, `empty` first takes an array of the same size and dtype from the run's
+`BufferPool` (reshaped when it had another shape), so a training loop stops asking the
+allocator for fresh memory (and paying a page fault per 4 KiB touched) after its first
+step, and arrays of different shapes but equal size share memory.
 
 What goes into a pool: the executor offers every value it drops after its last use; the pool
 keeps the array owning the memory only when nothing else references it (a reference count
@@ -40,7 +41,7 @@ ONLY_LOCAL = _local_refs()
 
 
 class BufferPool:
-    """Dead arrays by (shape, dtype), for one plan run at a time (a Plan keeps one per
+    """Dead arrays by (size, dtype), for one plan run at a time (a Plan keeps one per
     concurrent run, so two threads never share a pool)."""
 
     __slots__ = ("free", "wanted")
@@ -50,10 +51,16 @@ class BufferPool:
         self.wanted: dict[tuple[Any, ...], int] = {}  # buffers asked for this run, by key
 
     def take(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray | None:
-        key = (shape, dtype)
+        """A dead buffer of the same size and dtype, shaped `shape` (a view when the buffer
+        had another shape: buffers are shared by size, so e.g. a kernel's flat scratch and
+        an activation of as many values reuse one block of memory)."""
+        key = (int(np.prod(shape)), dtype)
         self.wanted[key] = self.wanted.get(key, 0) + 1
         stack = self.free.get(key)
-        return stack.pop() if stack else None
+        if not stack:
+            return None
+        arr = stack.pop()
+        return arr if arr.shape == shape else arr.reshape(shape)
 
     def release(self, env: list[Any], i: int) -> None:
         """Drop `env[i]` and keep its memory if it is an array nobody else references
@@ -79,7 +86,7 @@ class BufferPool:
         flags = arr.flags
         if not (flags.owndata and flags.writeable and flags.c_contiguous):
             return
-        self.free.setdefault((arr.shape, arr.dtype), []).append(arr)
+        self.free.setdefault((arr.size, arr.dtype), []).append(arr)
 
     def end_run(self) -> None:
         """Keep for the next run at most as many buffers of each shape as this run asked for:
