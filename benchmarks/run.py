@@ -13,7 +13,9 @@ channels-last GEMM convolutions, BLAS batch_norm sums, affine batch_norm, pairwi
 and to PyTorch when it imports. Each thread count of `--threads` gets its own subprocess,
 with OPENBLAS/OMP/MKL_NUM_THREADS set (and threadpoolctl's limit when it is installed);
 the peers get the same count. Peak RSS is measured per implementation in a fresh subprocess
-each; the import cost of minigraph in another.
+each, as growth over the RSS after a warm-up step at the quick sizes (a library's one-time
+runtime, e.g. numba's JIT engine, is reported beside it); the import cost of minigraph in
+another.
 
 The peers (PyTorch, onnxruntime) are not dependencies: install
 `benchmarks/requirements-peers.txt` in a separate venv and run this script there with
@@ -188,7 +190,13 @@ def threads_env(n: int | None) -> dict[str, str] | None:
 
 
 def rss_worker(workload: str, impl: str, quick: bool) -> dict[str, Any]:
-    """Peak RSS of CHECK_STEPS steps of one implementation, over the RSS after imports."""
+    """Peak RSS of CHECK_STEPS steps of one implementation, over the RSS after imports and a
+    warm-up step at the quick sizes. The warm-up loads what a library loads once per process
+    whatever the sizes (numba's JIT engine and compiled kernels, PyTorch's and onnxruntime's
+    runtimes), so the growth is what the workload's size costs; the warm-up's own cost is
+    reported beside it."""
+    import gc
+
     import numpy as np
     from harness import peak_rss_mib, rss_mib
 
@@ -197,12 +205,18 @@ def rss_worker(workload: str, impl: str, quick: bool) -> dict[str, Any]:
     if impl != "numpy" and not impl.startswith("torch"):  # onnxruntime's model comes from minigraph
         import minigraph  # noqa: F401
     mod = _module(workload)
+    start = rss_mib()
+    if not quick:
+        warm = mod.setup(impl, True)
+        warm()
+        del warm
+        gc.collect()
     base = rss_mib()
     step = mod.setup(impl, quick)
     for _ in range(CHECK_STEPS):
         step()
     peak = peak_rss_mib()
-    return {"base_mib": base, "peak_mib": peak, "growth_mib": peak - base}
+    return {"base_mib": base, "peak_mib": peak, "growth_mib": peak - base, "warmup_mib": base - start}
 
 
 def import_worker() -> dict[str, Any]:
@@ -292,7 +306,10 @@ def _table(results: dict[str, Any]) -> str:
         diffs = ", ".join(f"{k} {v:.1e}" for k, v in chk["max_rel_diff"].items())
         lines.append(f"{'':<16}check vs reference.py: {'ok' if chk['ok'] else 'FAILED'}: {diffs}")
     lines.append("")
-    lines.append("peak RSS growth over the RSS after imports, MiB (peak RSS, ratio to the expert numpy):")
+    lines.append(
+        "peak RSS growth over the RSS after imports and a warm-up step at the quick sizes, MiB"
+        " (peak RSS, ratio to the expert numpy; +the warm-up's one-time cost):"
+    )
     for w, r in results["workloads"].items():
         rss = r.get("rss", {})
         if rss:
@@ -301,7 +318,8 @@ def _table(results: dict[str, Any]) -> str:
             cells = []
             for impl, v in rss.items():
                 ratio = f", {v['growth_mib'] / base:.2f}x" if base and impl != base_impl else ""
-                cells.append(f"{impl} {v['growth_mib']:.0f} ({v['peak_mib']:.0f}{ratio})")
+                warm = f"; +{v['warmup_mib']:.0f}" if "warmup_mib" in v else ""
+                cells.append(f"{impl} {v['growth_mib']:.0f} ({v['peak_mib']:.0f}{ratio}{warm})")
             lines.append(f"  {w}: " + "; ".join(cells))
     imp = results["import"]
     lines.append(
