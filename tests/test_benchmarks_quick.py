@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -41,3 +43,22 @@ def test_quick_benchmark_runs_and_agrees_with_numpy(tmp_path):
     assert "peak_mib" in results["workloads"]["W3"]["rss"]["static"]
     assert "minigraph_s" in results["import"]
     assert "W3" in results["table"]
+
+
+def test_first_run_benchmark_times_cold_warm_and_numpy_runs(tmp_path):
+    """benchmarks/first_run.py at one epoch on a few samples: three timed fresh processes of
+    the flagship (empty numba cache, filled cache, numpy kernels) and the differences."""
+    if importlib.util.find_spec("sklearn") is None:
+        pytest.skip("the flagship needs scikit-learn (pip install -e '.[examples]')")
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "first_run.py"), "--runs", "1", "--epochs", "1", "--limit", "64"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    seconds = {}
+    for label in ("numba, empty cache", "numba, cache filled", "numpy kernels"):
+        (line,) = [x for x in lines if x.strip().startswith(label)]
+        seconds[label] = float(line.split(label)[1].split()[0])
+        assert 0 < seconds[label] < 240, line
+    (first,) = [x for x in lines if x.startswith("first run (compiling) minus numpy kernels:")]
+    want = seconds["numba, empty cache"] - seconds["numpy kernels"]
+    assert abs(float(first.split(":")[1].split()[0]) - want) < 0.11, first
