@@ -123,3 +123,22 @@ def test_import_does_not_import_numba():
 def test_unknown_backend_is_an_error():
     with pytest.raises(ValueError, match="backend must be one of"):
         backend.use("cuda")
+
+
+@NO_NUMBA
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_conv_pool_epilogue_propagates_nan_like_numpy(dtype):
+    """The compiled pooling epilogue takes a faster path for chunks without NaN; a NaN in the
+    input must still come out where the numpy kernels put it."""
+    op = get_op("fused_conv2d_add_act")
+    attrs = {**op.attrs, "paddings": [1, 1], "pool_2x2": True}
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 2, 6, 6)).astype(dtype)
+    x[1, 0, 2, 3] = x[2, 1, 5, 5] = np.nan
+    w, b = rng.standard_normal((4, 2, 3, 3)).astype(dtype), rng.standard_normal(4).astype(dtype)
+    with backend.forced("numpy"):
+        (want,) = op.kernel(attrs, x, w, b)
+    with backend.forced("numba"):
+        (got,) = op.kernel(attrs, x, w, b)
+    assert np.isnan(want).sum() > 0 and np.array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=TOLERANCE[dtype])

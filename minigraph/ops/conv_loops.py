@@ -111,6 +111,33 @@ def _epilogue_pool_loops(prod: np.ndarray, out: np.ndarray, n0: int, bias: np.nd
                     out[n0 + n, o, p, q] = lo if v < lo else v
 
 
+def _epilogue_pool_plain_loops(prod: np.ndarray, out: np.ndarray, n0: int, bias: np.ndarray, low: np.ndarray) -> None:
+    """_epilogue_pool_loops for a chunk without NaN: Python's max picks the same value as the
+    NaN-aware selects there (the first of equal values, so even a zero's sign agrees), and
+    compiles to vector max instructions, which the selects do not (twice as fast)."""
+    oh, ow = out.shape[2], out.shape[3]
+    w2 = 2 * ow
+    p_n = 2 * oh * w2
+    lo = low[0]
+    for o in range(prod.shape[0]):
+        b = bias[o]
+        for n in range(prod.shape[1] // p_n):
+            for p in range(oh):
+                r = n * p_n + 2 * p * w2
+                for q in range(ow):
+                    v0, v1 = prod[o, r + 2 * q], prod[o, r + 2 * q + 1]
+                    v2, v3 = prod[o, r + w2 + 2 * q], prod[o, r + w2 + 2 * q + 1]
+                    out[n0 + n, o, p, q] = max(max(max(v0, v1), max(v2, v3)) + b, lo)
+
+
+def _has_nan_loops(a: np.ndarray) -> bool:
+    flat = a.reshape(-1)
+    seen = False
+    for i in range(flat.shape[0]):
+        seen |= flat[i] != flat[i]
+    return seen
+
+
 def _gather_loops(d: np.ndarray, dout: np.ndarray, n0: int) -> None:
     """d[o, n*P + p] = dout[n0 + n, o, p]: a chunk of the NCHW output gradient [N, O, P]."""
     p_n = dout.shape[2]
@@ -141,7 +168,8 @@ def cols_to_nchw(prod: np.ndarray, out: np.ndarray, n0: int, bias: np.ndarray, r
     b = bias if bias.shape[0] else np.full(o, -0.0, prod.dtype)
     low = np.array([0 if relu else -np.inf], prod.dtype)
     if pool:
-        jit(_epilogue_pool_loops)(prod, out, n0, b, low)
+        exact = jit(_has_nan_loops)(prod)
+        jit(_epilogue_pool_loops if exact else _epilogue_pool_plain_loops)(prod, out, n0, b, low)
     else:
         jit(_epilogue_loops)(prod, out.reshape(out.shape[0], o, -1), n0, b, low)
 
