@@ -5,6 +5,8 @@ instead of a padded copy plus a strided window view, and kh*kw strided slice-add
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from minigraph.ops.backend import jit
@@ -92,16 +94,28 @@ def _epilogue_loops(prod: np.ndarray, out: np.ndarray, n0: int, bias: np.ndarray
 def _epilogue_pool_loops(prod: np.ndarray, out: np.ndarray, n0: int, bias: np.ndarray, low: np.ndarray) -> None:
     """As _epilogue_loops, then 2x2 stride-2 max pools: out [N, O, OH/2, OW/2]. The max of a
     window comes first (max, the bias and the clamp commute, so this equals pooling the
-    finished map); NaN wins, as with np.maximum."""
+    finished map). A chunk holding NaN takes selects that let NaN win, as np.maximum does;
+    without NaN, Python's max picks the same value (the first of equal ones, so even a
+    zero's sign agrees) and compiles to vector max instructions, twice as fast."""
     oh, ow = out.shape[2], out.shape[3]
     w2 = 2 * ow
     p_n = 2 * oh * w2
     lo = low[0]
+    flat = prod.reshape(-1)
+    has_nan = False
+    for i in range(flat.shape[0]):
+        has_nan |= flat[i] != flat[i]
     for o in range(prod.shape[0]):
         b = bias[o]
         for n in range(prod.shape[1] // p_n):
             for p in range(oh):
                 r = n * p_n + 2 * p * w2
+                if not has_nan:
+                    for q in range(ow):
+                        v0, v1 = prod[o, r + 2 * q], prod[o, r + 2 * q + 1]
+                        v2, v3 = prod[o, r + w2 + 2 * q], prod[o, r + w2 + 2 * q + 1]
+                        out[n0 + n, o, p, q] = max(max(max(v0, v1), max(v2, v3)) + b, lo)
+                    continue
                 for q in range(ow):
                     v0, v1 = prod[o, r + 2 * q], prod[o, r + 2 * q + 1]
                     v2, v3 = prod[o, r + w2 + 2 * q], prod[o, r + w2 + 2 * q + 1]
@@ -109,33 +123,6 @@ def _epilogue_pool_loops(prod: np.ndarray, out: np.ndarray, n0: int, bias: np.nd
                     m23 = v2 if v2 >= v3 or v2 != v2 else v3
                     v = (m01 if m01 >= m23 or m01 != m01 else m23) + b
                     out[n0 + n, o, p, q] = lo if v < lo else v
-
-
-def _epilogue_pool_plain_loops(prod: np.ndarray, out: np.ndarray, n0: int, bias: np.ndarray, low: np.ndarray) -> None:
-    """_epilogue_pool_loops for a chunk without NaN: Python's max picks the same value as the
-    NaN-aware selects there (the first of equal values, so even a zero's sign agrees), and
-    compiles to vector max instructions, which the selects do not (twice as fast)."""
-    oh, ow = out.shape[2], out.shape[3]
-    w2 = 2 * ow
-    p_n = 2 * oh * w2
-    lo = low[0]
-    for o in range(prod.shape[0]):
-        b = bias[o]
-        for n in range(prod.shape[1] // p_n):
-            for p in range(oh):
-                r = n * p_n + 2 * p * w2
-                for q in range(ow):
-                    v0, v1 = prod[o, r + 2 * q], prod[o, r + 2 * q + 1]
-                    v2, v3 = prod[o, r + w2 + 2 * q], prod[o, r + w2 + 2 * q + 1]
-                    out[n0 + n, o, p, q] = max(max(max(v0, v1), max(v2, v3)) + b, lo)
-
-
-def _has_nan_loops(a: np.ndarray) -> bool:
-    flat = a.reshape(-1)
-    seen = False
-    for i in range(flat.shape[0]):
-        seen |= flat[i] != flat[i]
-    return seen
 
 
 def _gather_loops(d: np.ndarray, dout: np.ndarray, n0: int) -> None:
@@ -147,33 +134,33 @@ def _gather_loops(d: np.ndarray, dout: np.ndarray, n0: int) -> None:
                 d[o, n * p_n + p] = dout[n0 + n, o, p]
 
 
-def _chunk_window(g: Geometry) -> tuple[int, ...]:
-    return (*g.strides, *g.dilations, g.pads[0], g.pads[2], *g.kernel, *g.out)
+# The chunked path's entry points return the compiled loops with their per-call arguments
+# bound once per conv2d call, so a chunk pays one dispatch per loop and nothing else.
+
+Filler = Callable[[np.ndarray, np.ndarray, int], None]
 
 
-def im2cols(x: np.ndarray, g: Geometry, n0: int, cols: np.ndarray) -> None:
-    """Fill cols [C*kh*kw, nb*OH*OW] with the windows of samples n0 .. n0+nb of NCHW x."""
-    jit(_chunk_loops)(x, cols, n0, _chunk_window(g), False)
+def patches(g: Geometry, back: bool = False) -> Filler:
+    """fill(x, cols, n0): cols [C*kh*kw, nb*OH*OW] gets the windows of samples n0 .. n0+nb of
+    NCHW x; with `back`, fill(dx, dcols, n0) adds dcols into those samples of dx instead."""
+    loops, window = jit(_chunk_loops), (*g.strides, *g.dilations, g.pads[0], g.pads[2], *g.kernel, *g.out)
+    return lambda x, cols, n0: loops(x, cols, n0, window, back)
 
 
-def cols2im(dcols: np.ndarray, g: Geometry, n0: int, dx: np.ndarray) -> None:
-    """Add dcols [C*kh*kw, nb*OH*OW] into samples n0 .. n0+nb of the NCHW input gradient dx."""
-    jit(_chunk_loops)(dx, dcols, n0, _chunk_window(g), True)
-
-
-def cols_to_nchw(prod: np.ndarray, out: np.ndarray, n0: int, bias: np.ndarray, relu: bool, pool: bool) -> None:
-    """Write a chunk's GEMM output [O, nb*P] into samples n0 .. n0+nb of NCHW `out`, adding
-    `bias` (one value per channel, or empty), through relu, and 2x2 max-pooled with `pool`."""
-    o = prod.shape[0]
-    b = bias if bias.shape[0] else np.full(o, -0.0, prod.dtype)
-    low = np.array([0 if relu else -np.inf], prod.dtype)
+def epilogue(out: np.ndarray, bias: np.ndarray | None, relu: bool, pool: bool) -> Callable[[np.ndarray, int], None]:
+    """write(prod, n0): a chunk's GEMM output [O, nb*P] into samples n0 .. n0+nb of NCHW
+    `out`, plus `bias` per channel, through relu, and 2x2 max-pooled with `pool`."""
+    n, o = out.shape[:2]
+    b = np.full(o, -0.0, out.dtype) if bias is None else np.ascontiguousarray(bias, dtype=out.dtype)
+    low = np.array([0 if relu else -np.inf], out.dtype)
     if pool:
-        exact = jit(_has_nan_loops)(prod)
-        jit(_epilogue_pool_loops if exact else _epilogue_pool_plain_loops)(prod, out, n0, b, low)
-    else:
-        jit(_epilogue_loops)(prod, out.reshape(out.shape[0], o, -1), n0, b, low)
+        loops = jit(_epilogue_pool_loops)
+        return lambda prod, n0: loops(prod, out, n0, b, low)
+    loops, flat = jit(_epilogue_loops), out.reshape(n, o, -1)
+    return lambda prod, n0: loops(prod, flat, n0, b, low)
 
 
-def nchw_to_cols(dout: np.ndarray, n0: int, d: np.ndarray) -> None:
-    """Fill d [O, nb*P] from samples n0 .. n0+nb of NCHW `dout`."""
-    jit(_gather_loops)(d, dout.reshape(dout.shape[0], dout.shape[1], -1), n0)
+def gather(dout: np.ndarray) -> Callable[[np.ndarray, int], None]:
+    """read(d, n0): d [O, nb*P] from samples n0 .. n0+nb of NCHW `dout`."""
+    loops, flat = jit(_gather_loops), dout.reshape(dout.shape[0], dout.shape[1], -1)
+    return lambda d, n0: loops(d, flat, n0)

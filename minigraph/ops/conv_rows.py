@@ -2,10 +2,11 @@
 
 The numpy kernels in conv.py build the patch matrix of the whole batch, which for a large
 batch is far bigger than the caches: it is written to memory once and read back by the
-GEMM. Here the batch goes in chunks of whole samples, about CHUNK_PIXELS output pixels whose
-patches take at most CHUNK_BYTES, so the patches are still in cache when the GEMM reads them, and no full-size patch matrix
-exists at all (the gradient rebuilds each chunk's patches, which is cheaper than keeping
-the whole matrix from the forward: it costs a pass over cached data, not memory).
+GEMM. Here the batch goes in chunks of whole samples (about CHUNK_PIXELS output pixels,
+their patches at most CHUNK_BYTES), so the patches are still in cache when the GEMM reads
+them, and no full-size patch matrix exists at all (the gradient rebuilds each chunk's
+patches, which is cheaper than keeping the whole matrix from the forward: it costs a pass
+over cached data, not memory).
 
 Patches are [K, pixels]: one row per (channel, kh, kw) in the filter's order, one column
 per (sample, output pixel), so each row is built from runs of contiguous input values.
@@ -52,11 +53,6 @@ def _filter_matrix(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(w).reshape(w.shape[0], -1)
 
 
-def _view(flat: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """The first rows*cols values of a flat scratch buffer as a contiguous matrix."""
-    return flat[: rows * cols].reshape(rows, cols)
-
-
 def forward(
     x: np.ndarray, w: np.ndarray, g: Geometry, bias: np.ndarray | None = None, relu: bool = False, pool: bool = False
 ) -> np.ndarray:
@@ -67,16 +63,15 @@ def forward(
     if pool and (oh % 2 or ow % 2):
         raise InvalidArgumentError(f"the fused 2x2 pool needs an even output size, got {oh}x{ow}")
     out = empty((n, o, oh // 2, ow // 2) if pool else (n, o, oh, ow), x.dtype)
-    b = np.empty(0, x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
+    fill, write = conv_loops.patches(g), conv_loops.epilogue(out, bias, relu, pool)
     nb = min(n, _chunk(g, k, x.itemsize))
     cols, prod = empty((k * nb * oh * ow,), x.dtype), empty((o * nb * oh * ow,), x.dtype)
     for n0 in range(0, n, nb):
         m = min(nb, n - n0) * oh * ow
-        c = _view(cols, k, m)
-        conv_loops.im2cols(x, g, n0, c)
-        p = np.matmul(wm, c, out=_view(prod, o, m))
-        conv_loops.cols_to_nchw(p, out, n0, b, relu, pool)
-    del c, p
+        c = cols[: k * m].reshape(k, m)
+        fill(x, c, n0)
+        write(np.matmul(wm, c, out=prod[: o * m].reshape(o, m)), n0)
+    del c
     scrap(cols)
     scrap(prod)
     return out
@@ -88,6 +83,7 @@ def backward(
     """conv2d's input and filter gradients (None where not wanted)."""
     x, wm, dout = np.ascontiguousarray(x), _filter_matrix(w), np.ascontiguousarray(dout)
     (n, o), (oh, ow), k = (x.shape[0], w.shape[0]), g.out, wm.shape[1]
+    fill, unfill, read = conv_loops.patches(g), conv_loops.patches(g, back=True), conv_loops.gather(dout)
     nb = min(n, _chunk(g, k, x.itemsize))
     d_flat, cols = empty((o * nb * oh * ow,), x.dtype), empty((k * nb * oh * ow,), x.dtype)
     dx = empty(x.shape, x.dtype) if want_dx else None
@@ -96,15 +92,15 @@ def backward(
     for n0 in range(0, n, nb):
         n1 = min(n, n0 + nb)
         m = (n1 - n0) * oh * ow
-        d, c = _view(d_flat, o, m), _view(cols, k, m)  # c: patches, then their gradient
-        conv_loops.nchw_to_cols(dout, n0, d)
+        d, c = d_flat[: o * m].reshape(o, m), cols[: k * m].reshape(k, m)  # c: patches, then their gradient
+        read(d, n0)
         if dw is not None:
-            conv_loops.im2cols(x, g, n0, c)
+            fill(x, c, n0)
             dw += np.matmul(d, c.T, out=part)
         if dx is not None:
             np.matmul(wm.T, d, out=c)
             dx[n0:n1].fill(0)
-            conv_loops.cols2im(c, g, n0, dx)
+            unfill(dx, c, n0)
     del d, c
     scrap(d_flat)
     scrap(cols)
