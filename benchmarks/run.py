@@ -247,9 +247,12 @@ def _machine() -> dict[str, Any]:
     import numpy as np
     from harness import blas_info
 
+    import minigraph
+
     return {
         "python": platform.python_version(),
         "numpy": np.__version__,
+        "kernels": minigraph.kernels(),
         "cpus": os.cpu_count(),
         "openblas_env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ},
         **blas_info(),
@@ -274,7 +277,8 @@ def _table(results: dict[str, Any]) -> str:
     m = results["machine"]
     lines.append(
         f"minigraph benchmarks: python {m['python']}, numpy {m['numpy']}, {m.get('blas')} {m.get('version', '')} "
-        f"kernel {m.get('architecture', '?')}, {m['cpus']} cpus, load average {m.get('load', '?')}"
+        f"kernel {m.get('architecture', '?')}, minigraph kernels {m.get('kernels', '?')}, {m['cpus']} cpus, "
+        f"load average {m.get('load', '?')}"
         + (f", env {m['openblas_env']}" if m["openblas_env"] else "")
     )
     lines.append(
