@@ -278,8 +278,7 @@ def _table(results: dict[str, Any]) -> str:
     lines.append(
         f"minigraph benchmarks: python {m['python']}, numpy {m['numpy']}, {m.get('blas')} {m.get('version', '')} "
         f"kernel {m.get('architecture', '?')}, minigraph kernels {m.get('kernels', '?')}, {m['cpus']} cpus, "
-        f"load average {m.get('load', '?')}"
-        + (f", env {m['openblas_env']}" if m["openblas_env"] else "")
+        f"load average {m.get('load', '?')}" + (f", env {m['openblas_env']}" if m["openblas_env"] else "")
     )
     lines.append(
         "times are medians; (x) is the ratio to the expert numpy (W1: to numpy); "

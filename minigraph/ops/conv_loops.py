@@ -77,6 +77,44 @@ def _chunk_loops(x: np.ndarray, cols: np.ndarray, n0: int, window: tuple[int, ..
                                 cols[k, at + q] = x[n0 + n, c, r, col] if inside else 0
 
 
+def _chunk_flat_loops(x: np.ndarray, cols: np.ndarray, n0: int, window: tuple[int, ...], back: bool) -> None:
+    """_chunk_loops for stride 1 and an output as wide as the input (e.g. 3x3, padding 1):
+    a patch row's run for one sample is then the sample's input plane shifted by one flat
+    offset, copied in one long loop (zeros where the shift leaves the plane); only the
+    columns a window's offset pushes past the left or right edge need mending: zeroed after
+    the copy, or zeroed in cols before the adjoint adds them. On 16x16 maps this measured
+    about a third faster than _chunk_loops' runs of one output row."""
+    sh, sw, dh, dw, pt, pl, kh, kw, oh, ow = window
+    c_n, h, w = x.shape[1], x.shape[2], x.shape[3]
+    hw, p_n = h * w, oh * ow
+    planes = x.reshape(x.shape[0], c_n, hw)
+    for c in range(c_n):
+        for i in range(kh):
+            for j in range(kw):
+                k = (c * kh + i) * kw + j
+                off = j * dw - pl
+                shift = (i * dh - pt) * w + off
+                edge_lo, edge_hi = (0, min(ow, -off)) if off < 0 else (max(0, w - off), ow)
+                for n in range(cols.shape[1] // p_n):
+                    at = n * p_n
+                    plane = planes[n0 + n, c]
+                    if back:
+                        for p in range(oh):
+                            for q in range(edge_lo, edge_hi):
+                                cols[k, at + p * ow + q] = 0
+                        for t in range(p_n):
+                            s = t + shift
+                            if 0 <= s < hw:
+                                plane[s] += cols[k, at + t]
+                        continue
+                    for t in range(p_n):
+                        s = t + shift
+                        cols[k, at + t] = plane[s] if 0 <= s < hw else 0
+                    for p in range(oh):
+                        for q in range(edge_lo, edge_hi):
+                            cols[k, at + p * ow + q] = 0
+
+
 def _epilogue_loops(prod: np.ndarray, out: np.ndarray, n0: int, bias: np.ndarray, low: np.ndarray) -> None:
     """out[n0 + n, o, p] = max(prod[o, n*P + p] + bias[o], low[0]) for a chunk's GEMM output
     prod [O, nb*P] and out [N, O, P]. Without a bias, bias is -0.0 (adding it changes no
@@ -140,10 +178,13 @@ def _gather_loops(d: np.ndarray, dout: np.ndarray, n0: int) -> None:
 Filler = Callable[[np.ndarray, np.ndarray, int], None]
 
 
-def patches(g: Geometry, back: bool = False) -> Filler:
+def patches(g: Geometry, width: int, back: bool = False) -> Filler:
     """fill(x, cols, n0): cols [C*kh*kw, nb*OH*OW] gets the windows of samples n0 .. n0+nb of
-    NCHW x; with `back`, fill(dx, dcols, n0) adds dcols into those samples of dx instead."""
-    loops, window = jit(_chunk_loops), (*g.strides, *g.dilations, g.pads[0], g.pads[2], *g.kernel, *g.out)
+    NCHW x (`width` wide); with `back`, fill(dx, dcols, n0) adds dcols into those samples of
+    dx instead (and may overwrite dcols)."""
+    flat = g.strides == (1, 1) and g.out[1] == width
+    loops = jit(_chunk_flat_loops if flat else _chunk_loops)
+    window = (*g.strides, *g.dilations, g.pads[0], g.pads[2], *g.kernel, *g.out)
     return lambda x, cols, n0: loops(x, cols, n0, window, back)
 
 

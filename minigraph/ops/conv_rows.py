@@ -63,7 +63,7 @@ def forward(
     if pool and (oh % 2 or ow % 2):
         raise InvalidArgumentError(f"the fused 2x2 pool needs an even output size, got {oh}x{ow}")
     out = empty((n, o, oh // 2, ow // 2) if pool else (n, o, oh, ow), x.dtype)
-    fill, write = conv_loops.patches(g), conv_loops.epilogue(out, bias, relu, pool)
+    fill, write = conv_loops.patches(g, x.shape[3]), conv_loops.epilogue(out, bias, relu, pool)
     nb = min(n, _chunk(g, k, x.itemsize))
     cols, prod = empty((k * nb * oh * ow,), x.dtype), empty((o * nb * oh * ow,), x.dtype)
     for n0 in range(0, n, nb):
@@ -83,7 +83,8 @@ def backward(
     """conv2d's input and filter gradients (None where not wanted)."""
     x, wm, dout = np.ascontiguousarray(x), _filter_matrix(w), np.ascontiguousarray(dout)
     (n, o), (oh, ow), k = (x.shape[0], w.shape[0]), g.out, wm.shape[1]
-    fill, unfill, read = conv_loops.patches(g), conv_loops.patches(g, back=True), conv_loops.gather(dout)
+    fill, unfill = conv_loops.patches(g, x.shape[3]), conv_loops.patches(g, x.shape[3], back=True)
+    read = conv_loops.gather(dout)
     nb = min(n, _chunk(g, k, x.itemsize))
     d_flat, cols = empty((o * nb * oh * ow,), x.dtype), empty((k * nb * oh * ow,), x.dtype)
     dx = empty(x.shape, x.dtype) if want_dx else None
