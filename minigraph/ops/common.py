@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from minigraph.errors import GraphBuildError, OpTypeError
+from minigraph.ops.channels import ones
 from minigraph.registry import GradContext, OpDef, register
 from minigraph.types import FLOAT_DTYPES, shape_text
 
@@ -83,7 +84,11 @@ def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if g.shape == tuple(shape):
         return g
     lead = g.ndim - len(shape)
-    if lead:
+    if lead == 1 and g.ndim == 2 and g.dtype.char in "fd" and g.flags.c_contiguous:
+        # a bias gradient: column sums of [N, C] as a BLAS matrix-vector product, one pass
+        # at memory speed (numpy's axis-0 sum is about twice as slow)
+        g = ones(g.shape[0], g.dtype) @ g
+    elif lead:
         g = g.sum(axis=tuple(range(lead)))
     axes = tuple(i for i, d in enumerate(shape) if d == 1 and g.shape[i] != 1)
     if axes:

@@ -48,9 +48,12 @@ def _check_label(op: str, x: Any, label: Any, axis: int, soft: bool) -> None:
             )
 
 
-def _hard_index(op: str, label: np.ndarray, classes: int, ignore_index: int) -> tuple[np.ndarray, np.ndarray]:
-    """(indices safe for take_along_axis, mask of rows that count); ValueError on a bad label."""
+def _hard_index(op: str, label: np.ndarray, classes: int, ignore_index: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """(indices safe for take_along_axis, mask of rows that count, None when all of them
+    do); ValueError on a bad label."""
     label = label.astype(np.int64, copy=False)
+    if not 0 <= ignore_index < classes and (label.size == 0 or (label.min() >= 0 and label.max() < classes)):
+        return label, None  # the usual batch: every label a class, so no mask to apply (2 reductions)
     valid = label != ignore_index
     bad = valid & ((label < 0) | (label >= classes))
     if bad.any():
@@ -59,6 +62,27 @@ def _hard_index(op: str, label: np.ndarray, classes: int, ignore_index: int) -> 
             f"({int(bad.sum())} bad label(s); ignore_index={ignore_index})"
         )
     return np.where(valid, label, 0), valid
+
+
+def _masked(valid: np.ndarray | None, v: np.ndarray) -> np.ndarray:
+    """`v` where the row counts, 0 elsewhere."""
+    return v if valid is None else np.where(valid, v, np.zeros((), v.dtype))
+
+
+def _pick(x: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
+    """np.take_along_axis(x, idx, axis); on [N, C] by plain indexing (take_along_axis
+    builds its index arrays in Python: several times slower on small batches)."""
+    if x.ndim == 2 and axis == 1:
+        return x[np.arange(x.shape[0])[:, None], idx]
+    return np.take_along_axis(x, idx, axis=axis)
+
+
+def _put(x: np.ndarray, idx: np.ndarray, v: np.ndarray, axis: int) -> None:
+    """np.put_along_axis(x, idx, v, axis), by plain indexing on [N, C]."""
+    if x.ndim == 2 and axis == 1:
+        x[np.arange(x.shape[0])[:, None], idx] = v
+    else:
+        np.put_along_axis(x, idx, v, axis=axis)
 
 
 # --- cross_entropy: X holds probabilities -----------------------------------------------------
@@ -90,7 +114,7 @@ def _ce(a: dict[str, Any], x: np.ndarray, label: np.ndarray) -> tuple[np.ndarray
         return (-(label * _tolerable_log(x)).sum(axis=-1, keepdims=True),)
     idx, valid = _hard_index("cross_entropy", label, x.shape[-1], a["ignore_index"])
     picked = np.take_along_axis(x, idx, axis=-1)
-    return (np.where(valid, -_tolerable_log(picked), np.zeros((), x.dtype)),)
+    return (_masked(valid, -_tolerable_log(picked)),)
 
 
 def _ce_grad(a: dict[str, Any], x: np.ndarray, label: np.ndarray, d: np.ndarray) -> tuple[np.ndarray]:
@@ -99,7 +123,7 @@ def _ce_grad(a: dict[str, Any], x: np.ndarray, label: np.ndarray, d: np.ndarray)
     idx, valid = _hard_index("cross_entropy_grad", label, x.shape[-1], a["ignore_index"])
     dx = np.zeros_like(x)
     picked = np.take_along_axis(x, idx, axis=-1)
-    np.put_along_axis(dx, idx, np.where(valid, -d / picked, np.zeros((), x.dtype)), axis=-1)
+    np.put_along_axis(dx, idx, _masked(valid, -d / picked), axis=-1)
     return (dx,)
 
 
@@ -153,7 +177,7 @@ def _swce(a: dict[str, Any], logits: np.ndarray, label: np.ndarray) -> tuple[np.
     if a["soft_label"]:
         return softmax, -(label * log_sm).sum(axis=axis, keepdims=True)
     idx, valid = _hard_index("softmax_with_cross_entropy", label, logits.shape[axis], a["ignore_index"])
-    loss = np.where(valid, -np.take_along_axis(log_sm, idx, axis=axis), np.zeros((), logits.dtype))
+    loss = _masked(valid, -_pick(log_sm, idx, axis))
     return softmax, loss
 
 
@@ -168,8 +192,8 @@ def _swce_grad(
     else:
         idx, valid = _hard_index("softmax_with_cross_entropy_grad", label, softmax.shape[axis], a["ignore_index"])
         dx = softmax.copy()
-        np.put_along_axis(dx, idx, np.take_along_axis(softmax, idx, axis=axis) - 1, axis=axis)
-        dx *= np.where(valid, d_loss, np.zeros((), d_loss.dtype))
+        _put(dx, idx, _pick(softmax, idx, axis) - 1, axis)
+        dx *= _masked(valid, d_loss)
     if d_softmax is not None:
         # Someone also used the Softmax output: add the softmax Jacobian-vector product.
         dx += softmax * (d_softmax - (d_softmax * softmax).sum(axis=axis, keepdims=True))

@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 
 from minigraph.errors import GraphBuildError
-from minigraph.ops.buffers import empty
+from minigraph.ops import optim_loops
+from minigraph.ops.backend import compiled, jit
+from minigraph.ops.buffers import MIN_BYTES, empty
 from minigraph.ops.common import require_float
 from minigraph.registry import OpDef, register
 from minigraph.types import shape_text
@@ -76,7 +78,15 @@ def _update_infer(*state: str) -> Any:
 
 def _sgd(a: dict[str, Any], p: np.ndarray, g: np.ndarray, lr: np.ndarray) -> tuple[np.ndarray]:
     # p + (-lr)*g is p - lr*g bit for bit (negation is exact), in one recycled buffer.
-    out = np.multiply(g, -_scalar(lr, p.dtype), out=empty(p.shape, p.dtype))
+    neg_lr = -_scalar(lr, p.dtype)
+    out = empty(p.shape, p.dtype)
+    same = g.dtype == p.dtype and g.shape == p.shape and p.flags.c_contiguous and g.flags.c_contiguous
+    if compiled() and same and p.dtype.char in "fd" and p.nbytes >= MIN_BYTES:
+        # one pass instead of two, the same operations (minigraph/ops/optim_loops.py); on
+        # small vectors numba's call costs more than the pass saves
+        jit(optim_loops._sgd_loop)(p.reshape(-1), g.reshape(-1), neg_lr[()], out.reshape(-1))
+        return (out,)
+    np.multiply(g, neg_lr, out=out)
     return (np.add(p, out, out=out),)
 
 

@@ -13,6 +13,9 @@ m1 = rng.normal(size=(2, 3))
 m2 = rng.uniform(0.1, 1.0, size=(2, 3))
 lr = np.array(0.1)
 lr1 = np.array([0.05])
+# large enough (64 KiB and more in float32) for the numba backend's one-pass sgd loop
+p_big = rng.normal(size=(128, 160))
+g_big = rng.normal(size=(128, 160))
 
 
 def _sgd(i, a):
@@ -55,6 +58,7 @@ CASES = [
     OpCase("sgd", {"Param": p23, "Grad": g23, "LearningRate": lr}, ref=_sgd),
     OpCase("sgd", {"Param": p23[0], "Grad": g23[0], "LearningRate": lr1}, ref=_sgd, name="lr_shape_1"),
     OpCase("sgd", {"Param": np.array(1.5), "Grad": np.array(-2.0), "LearningRate": lr1}, ref=_sgd, name="scalar"),
+    OpCase("sgd", {"Param": p_big, "Grad": g_big, "LearningRate": lr}, ref=_sgd, name="large"),
     OpCase("momentum", {"Param": p23, "Grad": g23, "Velocity": v23, "LearningRate": lr}, {"mu": 0.8}, ref=_momentum),
     OpCase(
         "momentum",
