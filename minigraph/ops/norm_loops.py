@@ -17,6 +17,7 @@ every pass reads memory in order, and each pass does what several numpy passes d
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -221,6 +222,8 @@ def batch_norm_grad(
     kernel's formula dX = gain/m * (m*dy - sum(dy) - xhat*sum(dy*xhat)) in its order (with
     `combine`, sync_batch_norm's: the sums over every process). `stats`: Scale, SavedMean
     and SavedVariance (1/std); dy is masked by y > 0 when y3 is given."""
+    if combine is None and x3.shape[2] == 1:
+        return _grad_rows(x3, dy3, y3, stats, want_dx, x_shape)
     scale, saved_mean, saved_inv_std = stats
     dt = x3.dtype
     d_bias, sum_dyc = grad_sums(x3, dy3, y3, saved_mean)
@@ -243,4 +246,131 @@ def batch_norm_grad(
         dy2 = dy3.reshape(x2.shape)
         y2 = dy2 if y3 is None else y3.reshape(x2.shape)
         jit(_grad_dx_rows)(x2, dy2, y2, relu, *per_channel, dx.reshape(x2.shape))
+    return dx, d_scale, d_bias
+
+
+# --- [N, C] batch statistics end to end: one compiled call per kernel ---------------------
+# The per-channel vector arithmetic (1/sqrt(var + eps), the running statistics, the
+# gradient's coefficients) is done here too, in the input's dtype and the numpy kernel's
+# order: on [N, C] a layer's numpy calls on C-vectors cost about as much as its passes.
+
+
+def _forward_rows_loops(
+    x2: np.ndarray,
+    params: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    consts: np.ndarray,
+    update: bool,
+    relu: bool,
+    y2: np.ndarray,
+    out: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    """params: Scale, Bias, Mean, Variance; out: MeanOut, VarianceOut, SavedMean, inv_std;
+    consts: eps, 1, momentum, 1 - momentum (all in x2's dtype)."""
+    a_n, c_n = x2.shape
+    scale, bias, mean, var = params
+    mean_out, var_out, mu, inv_std = out
+    eps, one, mom, rest = consts[0], consts[1], consts[2], consts[3]
+    s = np.zeros(c_n)
+    for a in range(a_n):
+        for c in range(c_n):
+            s[c] += x2[a, c]
+    mean64 = s / a_n
+    s[:] = 0.0
+    for a in range(a_n):
+        for c in range(c_n):
+            d = x2[a, c] - mean64[c]
+            s[c] += d * d
+    gain = np.empty_like(inv_std)
+    batch_var = np.empty_like(inv_std)
+    for c in range(c_n):
+        mu[c] = mean64[c]
+        batch_var[c] = s[c] / a_n
+        inv_std[c] = one / np.sqrt(batch_var[c] + eps)
+        if update:
+            mean_out[c] = mean[c] * mom + mu[c] * rest
+            var_out[c] = var[c] * mom + batch_var[c] * rest
+        gain[c] = inv_std[c] * scale[c]
+    for a in range(a_n):
+        for c in range(c_n):
+            v = (x2[a, c] - mu[c]) * gain[c] + bias[c]
+            if relu and v < 0:
+                v = v - v
+            y2[a, c] = v
+
+
+def forward_rows(
+    x3: np.ndarray,
+    params: tuple[np.ndarray, ...],
+    eps: float,
+    momentum: float,
+    update: bool,
+    relu: bool,
+    y3: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """Training batch_norm of x3 [A, C, 1] into y3, as batch_norm_kernel computes it:
+    (MeanOut, VarianceOut, SavedMean, SavedVariance). params: Scale, Bias, Mean, Variance."""
+    dt = x3.dtype
+    params = tuple(p.astype(dt, copy=False) for p in params)
+    out = tuple(np.empty(x3.shape[1], dt) for _ in range(4))
+    consts = np.array([eps, 1.0, momentum, 1.0 - momentum], dt)
+    x2 = x3.reshape(x3.shape[:2])
+    jit(_forward_rows_loops)(x2, params, consts, update, relu, y3.reshape(x2.shape), out)
+    mean_out, var_out = (out[0], out[1]) if update else (params[2], params[3])
+    return mean_out, var_out, out[2], out[3]
+
+
+def _grad_rows_loops(
+    x2: np.ndarray,
+    dy2: np.ndarray,
+    y2: np.ndarray,
+    relu: bool,
+    stats: tuple[np.ndarray, np.ndarray, np.ndarray],
+    m: np.ndarray,
+    want_dx: bool,
+    dx2: np.ndarray,
+    d_scale: np.ndarray,
+    d_bias: np.ndarray,
+) -> None:
+    """batch_norm_grad's [N, C] path: stats are Scale, SavedMean, 1/std; m holds the count."""
+    a_n, c_n = x2.shape
+    scale, mu, inv = stats
+    s1, s2 = np.zeros(c_n), np.zeros(c_n)
+    for a in range(a_n):
+        for c in range(c_n):
+            d = dy2[a, c]
+            if relu and not y2[a, c] > 0:
+                d = d - d
+            s1[c] += d
+            s2[c] += d * (x2[a, c] - mu[c])
+    coef, shift, gain = np.empty_like(inv), np.empty_like(inv), np.empty_like(inv)
+    for c in range(c_n):
+        d_bias[c] = s1[c]
+        d_scale[c] = s2[c]
+        d_scale[c] = d_scale[c] * inv[c]
+        coef[c] = -(inv[c] * d_scale[c]) / m[0]
+        shift[c] = d_bias[c] / m[0]
+        gain[c] = scale[c] * inv[c]
+    if want_dx:
+        for a in range(a_n):
+            for c in range(c_n):
+                d = dy2[a, c]
+                if relu and not y2[a, c] > 0:
+                    d = d - d
+                dx2[a, c] = ((x2[a, c] - mu[c]) * coef[c] + d - shift[c]) * gain[c]
+
+
+def _grad_rows(
+    x3: np.ndarray, dy3: np.ndarray, y3: np.ndarray | None, stats: tuple[np.ndarray, ...], want_dx: bool, x_shape: Any
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """batch_norm_grad on [A, C, 1] in one compiled call (see batch_norm_grad)."""
+    dt = x3.dtype
+    x2 = x3.reshape(x3.shape[:2])
+    dy2 = dy3.reshape(x2.shape)
+    y2 = dy2 if y3 is None else y3.reshape(x2.shape)
+    dx = empty(x_shape, dt) if want_dx else None
+    d_scale, d_bias = np.empty(x2.shape[1], dt), np.empty(x2.shape[1], dt)
+    stats = tuple(v.astype(dt, copy=False) for v in stats)
+    m = np.array([x2.shape[0]], dt)
+    out = dx.reshape(x2.shape) if dx is not None else dy2  # without dX, dy2 is a placeholder never written
+    jit(_grad_rows_loops)(x2, dy2, y2, y3 is not None, stats, m, want_dx, out, d_scale, d_bias)
     return dx, d_scale, d_bias
