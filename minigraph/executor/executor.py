@@ -184,20 +184,36 @@ class Executor:
             _kept_plans(program, self).pop(key, None)
 
     def _account(self, key: tuple[Any, ...], plan: Plan) -> None:
-        """Record the bytes `plan` keeps pooled; empty the pools of the least recently used
-        plans while the total (the plan just run aside) exceeds pool_bytes_limit."""
+        """Empty the pools of the least recently used plans while the bytes they keep (the
+        plan just run aside) exceed pool_bytes_limit. A plan's bytes are counted when another
+        plan's run needs them (-1 until then): its pools change only while it runs, and a
+        training loop running one plan skips the count on every step."""
         with self._lock:
-            self._pooled[key] = _pooled_bytes(plan)
-            excess = sum(n for k, n in self._pooled.items() if k != key) - self.pool_bytes_limit
+            self._pooled[key] = -1
+            others = [k for k, n in self._pooled.items() if n and k != key]
+            if not others:
+                return
+            sizes = {k: self._counted(k) for k in others}
+            excess = sum(sizes.values()) - self.pool_bytes_limit
             for old in list(self._plans):
                 if excess <= 0:
                     break
-                if old == key or not self._pooled.get(old):
+                if old == key or not sizes.get(old):
                     continue
                 other = self._plans[old]()
                 if other is not None:
                     other._pools.clear()  # idle pools only: a running plan holds its own
-                excess -= self._pooled.pop(old)
+                excess -= sizes[old]
+                self._pooled.pop(old)
+
+    def _counted(self, key: tuple[Any, ...]) -> int:
+        """The bytes the pools of plan `key` keep, counted now if not yet (under the lock)."""
+        n = self._pooled[key]
+        if n < 0:
+            ref = self._plans.get(key)
+            plan = ref() if ref is not None else None
+            n = self._pooled[key] = _pooled_bytes(plan) if plan is not None else 0
+        return n
 
     def _cached_plans(self) -> list[Plan]:
         """The plans in the cache whose program is alive, least recently used first."""

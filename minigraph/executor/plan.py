@@ -245,9 +245,9 @@ class Plan:
         try:
             self._loop(env, pool, nan_check)
             old: list[Any] = [None]
+            swap = scope._swap_value
             for name, i in self.persist_out:
-                old[0] = scope._get_value(name)
-                scope._set_value(name, env[i])
+                old[0] = swap(name, env[i])
                 pool.release(old, 0)  # the replaced value, unless someone still holds it
             return [env[i] for i in self.fetch_idx]
         finally:

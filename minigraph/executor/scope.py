@@ -94,11 +94,18 @@ class Scope:
 
     def _set_value(self, name: str, value: np.ndarray) -> None:
         """Executor write-back: stores the array itself (kernels never mutate their inputs)."""
+        self._swap_value(name, value)
+
+    def _swap_value(self, name: str, value: np.ndarray) -> np.ndarray | None:
+        """`_set_value`, returning the value it replaces (one lookup for both: the executor
+        writes back every updated persistable on every run)."""
         v = self.find_var(name)
         if v is None:
             v = self.var(name)
+        old = v.value
         # Arithmetic on 0-D arrays yields numpy scalars (np.float32); keep 0-D arrays in the scope.
         v.value = value if isinstance(value, np.ndarray) else np.asarray(value)
+        return old
 
 
 def scope_lock(scope: Scope) -> threading.RLock:
