@@ -19,6 +19,7 @@ never change a value anyone can see; kernels still never mutate their inputs. Wh
 from __future__ import annotations
 
 import contextvars
+import math
 import sys
 from typing import Any
 
@@ -54,7 +55,7 @@ class BufferPool:
         """A dead buffer of the same size and dtype, shaped `shape` (a view when the buffer
         had another shape: buffers are shared by size, so e.g. a kernel's flat scratch and
         an activation of as many values reuse one block of memory)."""
-        key = (int(np.prod(shape)), dtype)
+        key = (math.prod(shape), dtype)  # not np.prod: ~3.5 us a call, ~20 calls a W2 step
         self.wanted[key] = self.wanted.get(key, 0) + 1
         stack = self.free.get(key)
         if not stack:
