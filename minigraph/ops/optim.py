@@ -79,11 +79,16 @@ def _update_infer(*state: str) -> Any:
 def _sgd(a: dict[str, Any], p: np.ndarray, g: np.ndarray, lr: np.ndarray) -> tuple[np.ndarray]:
     # p + (-lr)*g is p - lr*g bit for bit (negation is exact), in one recycled buffer.
     neg_lr = -_scalar(lr, p.dtype)
+    if p.nbytes < MIN_BYTES and g.dtype == p.dtype and p.ndim:
+        # a bias or a scale vector: the pool keeps nothing this small, so skip asking it
+        # (0-D values take the pool path: ufuncs make numpy scalars of them)
+        out = np.multiply(g, neg_lr)
+        return (np.add(p, out, out=out),)
     out = empty(p.shape, p.dtype)
     same = g.dtype == p.dtype and g.shape == p.shape and p.flags.c_contiguous and g.flags.c_contiguous
-    if compiled() and same and p.dtype.char in "fd" and p.nbytes >= MIN_BYTES:
+    if compiled() and same and p.dtype.char in "fd":
         # one pass instead of two, the same operations (minigraph/ops/optim_loops.py); on
-        # small vectors numba's call costs more than the pass saves
+        # small vectors (above) numba's call costs more than the pass saves
         jit(optim_loops._sgd_loop)(p.reshape(-1), g.reshape(-1), neg_lr[()], out.reshape(-1))
         return (out,)
     np.multiply(g, neg_lr, out=out)
