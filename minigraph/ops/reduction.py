@@ -15,6 +15,14 @@ def _mean_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
     return {"Out": ((), ins["X"].dtype)}
 
 
+def _mean_kernel(a: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray]:
+    if x.size and x.dtype.char in "fd":
+        # what x.mean() computes (the sum, then one division in x's dtype) without numpy's
+        # Python-level wrapper: 1 us instead of 3 on a loss vector
+        return (np.asarray(np.add.reduce(x, axis=None) / x.size, dtype=x.dtype),)
+    return (np.asarray(x.mean(), dtype=x.dtype),)
+
+
 def _mean_grad_kernel(a: dict[str, Any], x: np.ndarray, d: np.ndarray) -> tuple[np.ndarray]:
     return (np.full(x.shape, d / max(x.size, 1), dtype=x.dtype),)
 
@@ -24,7 +32,7 @@ register(
         "mean",
         ("X",),
         ("Out",),
-        lambda a, x: (np.asarray(x.mean(), dtype=x.dtype),),
+        _mean_kernel,
         _mean_infer,
         grad=lambda g: g.emit("mean_grad", X=g.input("X"), **{"Out@GRAD": g.out_grad("Out"), "X@GRAD": g.in_grad("X")}),
     )
