@@ -446,3 +446,21 @@ def test_avg_pool_ceil_mode_inclusive_divides_by_the_window_inside_the_padded_in
     edge = np.array([4 / 9, 6 / 9, 6 / 9, 6 / 9, 2 / 6])
     np.testing.assert_allclose(outs[1][0, 0, 0], edge)
     np.testing.assert_allclose(outs[1][0, 0, -1], [2 / 6, 3 / 6, 3 / 6, 3 / 6, 1 / 4])
+
+
+def test_window_geometry_is_remembered_but_still_validated():
+    """geometry() keeps what it computed for all-int arguments; a float or bool equal to a
+    remembered int is still refused, and a remembered geometry is the same object."""
+    from minigraph.errors import GraphBuildError
+    from minigraph.ops.spatial import geometry
+
+    first = geometry((9, 9), [3, 3], [2, 2], [1, 1], [1, 1], "EXPLICIT")
+    assert first.out == (5, 5)
+    assert geometry((9, 9), (3, 3), (2, 2), (1, 1), (1, 1), "EXPLICIT") is first
+    with pytest.raises(GraphBuildError, match="kernel size must be a list of 2 ints"):
+        geometry((9, 9), [3.0, 3.0], [2, 2], [1, 1], [1, 1], "EXPLICIT")
+    with pytest.raises(GraphBuildError, match="strides must be a list of 2 ints"):
+        geometry((9, 9), [3, 3], [True, True], [1, 1], [1, 1], "EXPLICIT")
+    assert geometry((9, 9), [3, 3], [2, 2], [1, 1], [1, 1], "EXPLICIT", ceil_mode=True).out == (5, 5)
+    assert geometry((10, 10), [3, 3], [2, 2], [1, 1], [0, 0], "EXPLICIT", ceil_mode=True).out == (5, 5)
+    assert geometry((10, 10), [3, 3], [2, 2], [1, 1], [0, 0], "EXPLICIT").out == (4, 4)

@@ -57,6 +57,13 @@ def _ints(name: str, value: Any, sizes: tuple[int, ...], low: int) -> list[int]:
     return [int(v) for v in value]
 
 
+# Geometries already computed, by their arguments: kernels ask for the same few on every run,
+# and validating the attrs again cost more than a small conv itself. Only all-int keys are
+# kept, so a float or bool that equals an int is still validated (and refused).
+_KNOWN: dict[tuple[Any, ...], Geometry] = {}
+_KNOWN_MAX = 1024
+
+
 def geometry(
     in_hw: tuple[int, int],
     kernel: Any,
@@ -68,6 +75,30 @@ def geometry(
 ) -> Geometry:
     """Validate the window attrs and compute the output size; raises GraphBuildError for
     impossible configurations (the caller's op type is added by Block.append_op)."""
+    try:
+        parts = (tuple(in_hw), tuple(kernel), tuple(strides), tuple(dilations), tuple(paddings))
+    except TypeError:  # not sequences: _window_geometry explains
+        parts = None
+    if parts is not None and all(v.__class__ is int for part in parts for v in part):
+        key = (*parts, algorithm, bool(ceil_mode))
+        known = _KNOWN.get(key)
+        if known is None:
+            known = _window_geometry(in_hw, kernel, strides, dilations, paddings, algorithm, ceil_mode)
+            if len(_KNOWN) < _KNOWN_MAX:
+                _KNOWN[key] = known
+        return known
+    return _window_geometry(in_hw, kernel, strides, dilations, paddings, algorithm, ceil_mode)
+
+
+def _window_geometry(
+    in_hw: tuple[int, int],
+    kernel: Any,
+    strides: Any,
+    dilations: Any,
+    paddings: Any,
+    algorithm: str,
+    ceil_mode: bool,
+) -> Geometry:
     k = _ints("kernel size", kernel, (2,), 1)
     s = _ints("strides", strides, (2,), 1)
     d = _ints("dilations", dilations, (2,), 1)
