@@ -461,6 +461,8 @@ def test_window_geometry_is_remembered_but_still_validated():
         geometry((9, 9), [3.0, 3.0], [2, 2], [1, 1], [1, 1], "EXPLICIT")
     with pytest.raises(GraphBuildError, match="strides must be a list of 2 ints"):
         geometry((9, 9), [3, 3], [True, True], [1, 1], [1, 1], "EXPLICIT")
+    with pytest.raises(GraphBuildError, match="padding_algorithm must be one of"):
+        geometry((9, 9), [3, 3], [2, 2], [1, 1], [1, 1], ["SAME"])
     assert geometry((9, 9), [3, 3], [2, 2], [1, 1], [1, 1], "EXPLICIT", ceil_mode=True).out == (5, 5)
     assert geometry((10, 10), [3, 3], [2, 2], [1, 1], [0, 0], "EXPLICIT", ceil_mode=True).out == (5, 5)
     assert geometry((10, 10), [3, 3], [2, 2], [1, 1], [0, 0], "EXPLICIT").out == (4, 4)

@@ -225,8 +225,9 @@ def batch_norm_kernel(
     x3 = as3(x, axis)
     y = empty(x.shape, dt)
     y3 = y.reshape(x3.shape)
-    fast = _loops_pay(x3)
-    if fast and combine is None and x3.shape[2] == 1 and uses_batch_stats(attrs) and x3.shape[0] >= 2:
+    # rows of one value take the [N, C] loops, which have no cross-process combine
+    fast = _loops_pay(x3) and (combine is None or x3.shape[2] > 1)
+    if fast and x3.shape[2] == 1 and uses_batch_stats(attrs) and x3.shape[0] >= 2:
         stats = norm_loops.forward_rows(
             x3, (scale, bias, mean, var), eps, attrs["momentum"], updates_running_stats(attrs), relu, y3
         )
@@ -323,7 +324,7 @@ def batch_norm_grad_kernel(
     x3, dy3 = as3(x, axis), as3(dy, axis)
     batch = uses_batch_stats(attrs)
     want_dx = wired(attrs, 0)
-    if batch and _loops_pay(x3):
+    if batch and _loops_pay(x3) and (combine is None or x3.shape[2] > 1):
         y3 = None if y is None else as3(y, axis)
         stats = (scale, saved_mean, saved_inv_std)
         return norm_loops.batch_norm_grad(x3, dy3, y3, stats, want_dx, x.shape, combine)

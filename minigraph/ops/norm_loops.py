@@ -8,10 +8,12 @@ the whole channel (never E[x^2] - E[x]^2). The elementwise passes compute in the
 dtype, with the same operations in the same order as the numpy kernel in norm.py, and an
 optional relu (fused_batch_norm_act) on the way out or on the incoming gradient.
 
-Rows of one value ([N, C] inputs: x3 is [N, C, 1]) get `*_rows` loops instead: a channel's
-values are a column there, so the loops walk the matrix row by row and keep one float64
-accumulator per channel. The inner loop runs along the contiguous channels (SIMD over C),
-every pass reads memory in order, and each pass does what several numpy passes do.
+Rows of one value ([N, C] inputs and NHWC: x3 is [A, C, 1]) get `*_rows` loops instead
+(forward_rows, _grad_rows): a channel's values are a column there, so the loops walk the
+matrix row by row and keep one float64 accumulator per channel. The inner loop runs along
+the contiguous channels (SIMD over C), every pass reads memory in order, and each pass does
+what several numpy passes do. (sync_batch_norm on such inputs keeps the numpy kernel: its
+statistics are combined across processes between the passes.)
 """
 
 from __future__ import annotations
@@ -104,83 +106,11 @@ def _grad_dx_loops(
                 dx3[a, c, b] = ((x3[a, c, b] - m) * k + d - s) * g
 
 
-def _moments_rows(x2: np.ndarray, mean: np.ndarray, var: np.ndarray) -> None:
-    a_n, c_n = x2.shape
-    s = np.zeros(c_n)
-    for a in range(a_n):
-        for c in range(c_n):
-            s[c] += x2[a, c]
-    for c in range(c_n):
-        mean[c] = s[c] / a_n
-        s[c] = 0.0
-    # two passes (the second over the values centred by the float64 mean): no cancellation
-    for a in range(a_n):
-        for c in range(c_n):
-            d = x2[a, c] - mean[c]
-            s[c] += d * d
-    for c in range(c_n):
-        var[c] = s[c] / a_n
-
-
-def _apply_rows(x2: np.ndarray, mu: np.ndarray, gain: np.ndarray, bias: np.ndarray, relu: bool, y2: np.ndarray) -> None:
-    a_n, c_n = x2.shape
-    for a in range(a_n):
-        for c in range(c_n):
-            v = (x2[a, c] - mu[c]) * gain[c] + bias[c]
-            if relu and v < 0:
-                v = v - v
-            y2[a, c] = v
-
-
-def _grad_sums_rows(
-    x2: np.ndarray, dy2: np.ndarray, y2: np.ndarray, relu: bool, mu: np.ndarray, sum_dy: np.ndarray, sum_dyc: np.ndarray
-) -> None:
-    a_n, c_n = x2.shape
-    sum_dy[:] = 0.0
-    sum_dyc[:] = 0.0
-    for a in range(a_n):
-        for c in range(c_n):
-            d = dy2[a, c]
-            if relu and not y2[a, c] > 0:
-                d = d - d
-            sum_dy[c] += d
-            sum_dyc[c] += d * (x2[a, c] - mu[c])
-
-
-def _grad_dx_rows(
-    x2: np.ndarray,
-    dy2: np.ndarray,
-    y2: np.ndarray,
-    relu: bool,
-    mu: np.ndarray,
-    coef: np.ndarray,
-    shift: np.ndarray,
-    gain: np.ndarray,
-    dx2: np.ndarray,
-) -> None:
-    a_n, c_n = x2.shape
-    for a in range(a_n):
-        for c in range(c_n):
-            d = dy2[a, c]
-            if relu and not y2[a, c] > 0:
-                d = d - d
-            dx2[a, c] = ((x2[a, c] - mu[c]) * coef[c] + d - shift[c]) * gain[c]
-
-
-def _rows(x3: np.ndarray) -> np.ndarray | None:
-    """x3 as its [A, C] matrix when its rows hold one value (the `*_rows` loops' layout)."""
-    return x3.reshape(x3.shape[:2]) if x3.shape[2] == 1 else None
-
-
 def moments(x3: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     """Per-channel count, mean and biased variance of an [A, C, B] array (in its dtype)."""
     c = x3.shape[1]
     mean, var = np.empty(c), np.empty(c)
-    x2 = _rows(x3)
-    if x2 is None:
-        jit(_moments_loops, reassociate=True)(x3, mean, var)
-    else:
-        jit(_moments_rows)(x2, mean, var)
+    jit(_moments_loops, reassociate=True)(x3, mean, var)
     return x3.shape[0] * x3.shape[2], mean.astype(x3.dtype), var.astype(x3.dtype)
 
 
@@ -188,11 +118,7 @@ def normalise(x3: np.ndarray, mu: np.ndarray, gain: np.ndarray, bias: np.ndarray
     """y3 = (x3 - mu) * gain + bias per channel, then relu if asked (all in x3's dtype)."""
     dt = x3.dtype
     per_channel = (v.astype(dt) for v in (mu, gain, bias))
-    x2 = _rows(x3)
-    if x2 is None:
-        jit(_apply_loops)(x3, *per_channel, relu, y3)
-    else:
-        jit(_apply_rows)(x2, *per_channel, relu, y3.reshape(x2.shape))
+    jit(_apply_loops)(x3, *per_channel, relu, y3)
 
 
 def grad_sums(x3: np.ndarray, dy3: np.ndarray, y3: np.ndarray | None, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -200,12 +126,7 @@ def grad_sums(x3: np.ndarray, dy3: np.ndarray, y3: np.ndarray | None, mu: np.nda
     c = x3.shape[1]
     sum_dy, sum_dyc = np.empty(c), np.empty(c)
     relu, mu = y3 is not None, mu.astype(x3.dtype)
-    x2 = _rows(x3)
-    if x2 is None:
-        jit(_grad_sums_loops, reassociate=True)(x3, dy3, dy3 if y3 is None else y3, relu, mu, sum_dy, sum_dyc)
-    else:
-        dy2 = dy3.reshape(x2.shape)
-        jit(_grad_sums_rows)(x2, dy2, dy2 if y3 is None else y3.reshape(x2.shape), relu, mu, sum_dy, sum_dyc)
+    jit(_grad_sums_loops, reassociate=True)(x3, dy3, dy3 if y3 is None else y3, relu, mu, sum_dy, sum_dyc)
     return sum_dy.astype(x3.dtype), sum_dyc.astype(x3.dtype)
 
 
@@ -239,13 +160,7 @@ def batch_norm_grad(
     coef, shift, gain = -(saved_inv_std * sum_dy_xhat) / m, sum_dy / m, scale * saved_inv_std
     per_channel = (v.astype(dt) for v in (saved_mean, coef, shift, gain))
     relu = y3 is not None
-    x2 = _rows(x3)
-    if x2 is None:
-        jit(_grad_dx_loops)(x3, dy3, dy3 if y3 is None else y3, relu, *per_channel, dx.reshape(x3.shape))
-    else:
-        dy2 = dy3.reshape(x2.shape)
-        y2 = dy2 if y3 is None else y3.reshape(x2.shape)
-        jit(_grad_dx_rows)(x2, dy2, y2, relu, *per_channel, dx.reshape(x2.shape))
+    jit(_grad_dx_loops)(x3, dy3, dy3 if y3 is None else y3, relu, *per_channel, dx.reshape(x3.shape))
     return dx, d_scale, d_bias
 
 

@@ -75,30 +75,25 @@ def geometry(
 ) -> Geometry:
     """Validate the window attrs and compute the output size; raises GraphBuildError for
     impossible configurations (the caller's op type is added by Block.append_op)."""
+    args = (in_hw, kernel, strides, dilations, paddings, algorithm, ceil_mode)
     try:
         parts = (tuple(in_hw), tuple(kernel), tuple(strides), tuple(dilations), tuple(paddings))
     except TypeError:  # not sequences: _window_geometry explains
         parts = None
-    if parts is not None and all(v.__class__ is int for part in parts for v in part):
+    if parts is not None and algorithm.__class__ is str and all(v.__class__ is int for part in parts for v in part):
         key = (*parts, algorithm, bool(ceil_mode))
         known = _KNOWN.get(key)
         if known is None:
-            known = _window_geometry(in_hw, kernel, strides, dilations, paddings, algorithm, ceil_mode)
+            known = _window_geometry(args)
             if len(_KNOWN) < _KNOWN_MAX:
                 _KNOWN[key] = known
         return known
-    return _window_geometry(in_hw, kernel, strides, dilations, paddings, algorithm, ceil_mode)
+    return _window_geometry(args)
 
 
-def _window_geometry(
-    in_hw: tuple[int, int],
-    kernel: Any,
-    strides: Any,
-    dilations: Any,
-    paddings: Any,
-    algorithm: str,
-    ceil_mode: bool,
-) -> Geometry:
+def _window_geometry(args: tuple[Any, ...]) -> Geometry:
+    """geometry's work, on its arguments in their order."""
+    in_hw, kernel, strides, dilations, paddings, algorithm, ceil_mode = args
     k = _ints("kernel size", kernel, (2,), 1)
     s = _ints("strides", strides, (2,), 1)
     d = _ints("dilations", dilations, (2,), 1)
