@@ -8,6 +8,7 @@ rule; .ci/run installs minigraph[distributed]).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -20,6 +21,7 @@ import numpy as np
 import pytest
 
 from minigraph.distributed.launch import find_mpiexec
+from minigraph.distributed.threads import THREAD_VARS, find_blas
 from tests import distributed_worker as worker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,11 +32,22 @@ TIMEOUT = 120  # seconds for one launch (a few seconds normally; a hang must fai
 pytestmark = pytest.mark.usefixtures("requires_mpi")
 
 
-def mpirun(args: list[str], n: int = 2, timeout: float = TIMEOUT, cwd: Path = ROOT) -> tuple[int, str, str, float]:
+def job_env(blas_threads: str | None = "1") -> dict[str, str]:
+    """This environment for a job: OPENBLAS_NUM_THREADS=blas_threads, or with None no
+    thread variable at all (what a newcomer's shell has)."""
+    env = {k: v for k, v in os.environ.items() if blas_threads is not None or k not in THREAD_VARS}
+    if blas_threads is not None:
+        env["OPENBLAS_NUM_THREADS"] = blas_threads
+    return {**env, "PYTHONPATH": str(ROOT)}
+
+
+def mpirun(
+    args: list[str], n: int = 2, timeout: float = TIMEOUT, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> tuple[int, str, str, float]:
     """Run `python args...` on n processes; (exit status, stdout, stderr, seconds). The
     whole process group is killed if it outlives `timeout`, and the test fails."""
     cmd = [find_mpiexec(), "-n", str(n), sys.executable, *args]
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    env = env or job_env()
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd, start_new_session=True
@@ -192,8 +205,8 @@ def test_launcher_forwards_the_exit_status(tmp_path):
     assert code == 3
 
 
-def _launch(args: list[str]) -> tuple[int, str, str, float]:
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+def _launch(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str, float]:
+    env = env or job_env()
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "minigraph.distributed.launch", *args],
@@ -208,3 +221,74 @@ def _launch(args: list[str]) -> tuple[int, str, str, float]:
 
 def test_the_launcher_finds_the_environments_mpiexec(requires_mpi):
     assert find_mpiexec() == requires_mpi and shutil.which(requires_mpi)
+
+
+# --- BLAS threads per rank (minigraph.distributed.threads) -------------------------------------
+
+# Each rank writes {rank, BLAS threads before and after init_parallel_env, thread variables}
+# to OUTDIR/<rank>.json (files, not stdout: mpiexec may join the ranks' lines).
+REPORT_THREADS = (
+    "import json, os, sys; from minigraph.distributed import threads; before = threads.blas_threads(); "
+    "import minigraph.distributed as dist; env = dist.init_parallel_env(); "
+    "report = {'rank': env.rank, 'before': before, 'after': threads.blas_threads(), "
+    "'vars': {k: os.environ.get(k) for k in threads.THREAD_VARS}}; "
+    "open(os.path.join(sys.argv[1], f'{env.rank}.json'), 'w').write(json.dumps(report))"
+)
+
+
+def _require_blas_control() -> None:
+    if find_blas() is None:
+        pytest.skip("no BLAS whose threads minigraph can read and set (needs OpenBLAS or threadpoolctl)")
+
+
+def _rank_reports(outdir: Path) -> dict[int, dict]:
+    reports = {int(p.stem): json.loads(p.read_text()) for p in outdir.glob("*.json")}
+    assert sorted(reports) == [0, 1] and all(r["rank"] == k for k, r in reports.items()), reports
+    for p in outdir.glob("*.json"):
+        p.unlink()  # the next run in the same test starts clean
+    return reports
+
+
+def test_a_bare_mpiexec_job_gets_its_share_of_the_cores_in_blas_threads(tmp_path):
+    """No thread variable set: numpy's OpenBLAS starts a thread per core in each rank, and
+    init_parallel_env lowers it to cores // 2 (2 ranks x 2 threads on 2 cores ran 20x slower)."""
+    _require_blas_control()
+    code, out, err, _ = mpirun(["-c", REPORT_THREADS, str(tmp_path)], env=job_env(None))
+    assert code == 0, err[-3000:]
+    cores = os.cpu_count() or 1
+    for rank, report in _rank_reports(tmp_path).items():
+        assert report["vars"] == dict.fromkeys(THREAD_VARS), report
+        assert report["before"] == cores, f"rank {rank}: OpenBLAS started {report['before']} threads"
+        assert report["after"] == max(1, cores // 2), f"rank {rank}: {report}"
+    if cores >= 2:  # one line from the host's first rank, not one per rank
+        assert err.count("BLAS threads per process") == 1, err
+
+
+def test_a_thread_variable_the_user_set_is_left_alone_under_mpiexec(tmp_path):
+    _require_blas_control()
+    code, out, err, _ = mpirun(["-c", REPORT_THREADS, str(tmp_path)], env=job_env("2"))
+    assert code == 0, err[-3000:]
+    for report in _rank_reports(tmp_path).values():
+        assert report["before"] == report["after"] == 2
+    assert "BLAS threads per process" not in err
+
+
+def test_the_launcher_sets_the_thread_variables_for_its_processes_and_says_so(tmp_path):
+    _require_blas_control()
+    script = tmp_path / "show_threads.py"
+    script.write_text(REPORT_THREADS.replace("; ", "\n") + "\n")
+    env = job_env(None)
+    code, out, err, _ = _launch(["--nproc", "2", str(script), str(tmp_path)], env=env)
+    assert code == 0, err[-3000:]
+    share = str(max(1, (os.cpu_count() or 1) // 2))
+    for report in _rank_reports(tmp_path).values():
+        assert report["vars"] == dict.fromkeys(THREAD_VARS, share)
+        assert report["before"] == report["after"] == int(share)  # OpenBLAS started with the share
+    assert err.count("[minigraph.distributed.launch] 2 processes") == 1, err
+    # the user's OMP_NUM_THREADS is kept, and OpenBLAS/MKL fall back to it
+    code, out, err, _ = _launch(["--nproc", "2", str(script), str(tmp_path)], env={**env, "OMP_NUM_THREADS": "2"})
+    assert code == 0, err[-3000:]
+    for report in _rank_reports(tmp_path).values():
+        assert report["vars"] == {"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": None, "MKL_NUM_THREADS": None}
+        assert report["after"] == 2
+    assert "[minigraph.distributed.launch]" not in err

@@ -7,6 +7,8 @@ the collective kernels (minigraph.ops.comm) and makes a failure on one rank end 
 job promptly: an uncaught exception prints the rank and its traceback, then calls
 MPI_Abort, so the other ranks never wait forever in a collective the failed one will not
 join. (A rank killed by a signal is noticed by mpiexec itself, which ends the others.)
+It also keeps the ranks on one host from oversubscribing its cores with BLAS threads
+(minigraph.distributed.threads).
 
 Every entry point of minigraph.distributed initialises on first use, so a script that
 forgets `init_parallel_env()` still sees its real rank.
@@ -19,8 +21,10 @@ import sys
 import traceback
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 from minigraph.distributed.mpi import MpiCommunicator
+from minigraph.distributed.threads import limit_blas_threads
 from minigraph.errors import MinigraphError
 from minigraph.ops import comm
 
@@ -77,9 +81,23 @@ def init_parallel_env() -> ParallelEnv:
                 ) from None
             comm.set_world(MpiCommunicator(MPI, MPI.COMM_WORLD))
             _install_abort_on_error()
+            # numpy loaded BLAS before this ran, one thread per core in each rank: N ranks on a
+            # host would spin N x cores threads (20x slower on 2 cores), so lower it here.
+            local_ranks, local_rank = _ranks_on_this_host(MPI)
+            limit_blas_threads(local_ranks, announce=local_rank == 0)
         _initialized[0] = True
     world = comm.world()
     return ParallelEnv(world.rank, world.size)
+
+
+def _ranks_on_this_host(mpi: Any) -> tuple[int, int]:
+    """(how many of the job's processes share this host's cores, this one's index among them).
+    Collective: every rank calls it once, from init_parallel_env."""
+    node = mpi.COMM_WORLD.Split_type(mpi.COMM_TYPE_SHARED)
+    try:
+        return node.Get_size(), node.Get_rank()
+    finally:
+        node.Free()
 
 
 def _mpi4py_installed() -> bool:

@@ -3,6 +3,10 @@
 Runs `mpiexec -n N <this python> script.py args...`, with the `mpiexec` installed next to
 this Python (the `mpich` wheel puts it in the virtual environment's bin/) or else the one on
 PATH, and exits with the job's status: non-zero when any rank failed.
+
+The processes get OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and MKL_NUM_THREADS of
+max(1, cores // N) each, unless the user set them (minigraph.distributed.threads): N ranks
+each running one BLAS thread per core would oversubscribe the cores many times over.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+from minigraph.distributed.threads import cpu_count, launch_thread_env
 from minigraph.errors import MinigraphError
 
 
@@ -51,7 +56,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MinigraphError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    proc = subprocess.Popen(cmd)
+    added = launch_thread_env(os.environ, opts.nproc, cpu_count())
+    if added:
+        settings = " ".join(f"{k}={v}" for k, v in added.items())
+        print(
+            f"[minigraph.distributed.launch] {opts.nproc} processes on {cpu_count()} cores: {settings} for each "
+            f"(set these variables yourself to choose another number of threads)",
+            file=sys.stderr,
+            flush=True,
+        )
+    proc = subprocess.Popen(cmd, env={**os.environ, **added})
     try:
         code = proc.wait()
     except KeyboardInterrupt:  # mpiexec forwards the interrupt to every rank
