@@ -117,7 +117,7 @@ def test_the_ctypes_path_changes_openblas_thread_count_in_a_fresh_process():
     _require_openblas()
     got = _run(BLOCK_THREADPOOLCTL + SET_AND_READ)
     assert got["how"] == "ctypes"
-    assert got["start"] == os.cpu_count()  # OpenBLAS's default: one thread per core
+    assert got["start"] >= 1  # OpenBLAS's default (one per core, unless the environment says)
     assert got["three"] == [3, 3]
     assert got["one"] == [1, 1]
 
