@@ -86,6 +86,13 @@ class OpDef:
     no_grad_inputs: tuple[str, ...] = ()  # inputs never differentiated (labels, indices)
     inplace: dict[str, str] = field(default_factory=dict)  # out slot -> the in slot it is
     optional_outputs: tuple[str, ...] = ()  # outputs a caller may leave unwired
+    # An input whose buffer the output may take when the input dies at this op (the executor
+    # then hands it to the buffer pool before the call). Only for kernels that allocate one
+    # buffer of that size, their output, and compute it elementwise from this input.
+    out_may_reuse: str | None = None
+    # Inputs the kernel reads for their shape and dtype only (elementwise_add_grad's X and Y):
+    # the executor may free such a value earlier and pass a stand-in of that shape and dtype.
+    shape_only_inputs: tuple[str, ...] = ()
     # The parsed slot specs, derived from `inputs` / `outputs` (not constructor arguments).
     in_slots: tuple[Slot, ...] = field(init=False, repr=False, compare=False)
     out_slots: tuple[Slot, ...] = field(init=False, repr=False, compare=False)

@@ -113,3 +113,104 @@ def test_nan_check_uses_checked_steps_built_once_and_leaves_the_plain_steps_alon
         exe.run(main, feed=feed, fetch_list=[c], scope=scope, check_nan_inf=True)
     (unchecked,) = exe.run(main, feed=feed, fetch_list=[c], scope=scope)
     assert np.isinf(unchecked[0, 0])
+
+
+# --- values freed before shape-only readers, and outputs taking a dying input's buffer ------
+
+
+def fc_train():
+    """fc (mul + bias add) -> mean loss, with SGD: the bias add's X (the mul's output) is
+    read again only by elementwise_add_grad, for its shape."""
+    main, startup = mg.Program(), mg.Program()
+    with mg.program_guard(main, startup):
+        x = mg.data("x", shape=[None, 64], dtype="float32")
+        h = mg.layers.fc(x, 256, param_attr=mg.ParamAttr(name="w"), bias_attr=mg.ParamAttr(name="b"))
+        loss = mg.layers.mean(mg.layers.square(h))  # no relu: the add would fuse with it
+        mg.optimizer.SGD(0.1).minimize(loss)
+    main.random_seed = startup.random_seed = 3
+    return main, startup, h, loss
+
+
+def _ops(main, *types):
+    return [k for k, op in enumerate(main.global_block().ops) if op.type in types]
+
+
+def test_a_value_read_later_only_for_its_shape_dies_at_its_last_real_use():
+    main, _, h, loss = fc_train()
+    block = main.global_block()
+    (add,) = _ops(main, "elementwise_add")
+    (add_grad,) = _ops(main, "elementwise_add_grad")
+    pre_bias = block.ops[add].input("X")[0]
+    assert pre_bias in block.ops[add_grad].input("X")  # the gradient op still names it
+    an = analyse(block, ["x"], [loss.name])
+    slot = an.index[pre_bias]
+    assert slot in an.shape_after[add]  # freed after the add, a stand-in left for the shape
+    assert all(slot not in d for d in an.drop_after) and all(slot not in f for f in an.free_after)
+
+
+def _spy_kernel(op_type, seen):
+    """Record the data pointers and strides the kernel of `op_type` sees and returns."""
+    from minigraph.registry import get_op
+
+    op = get_op(op_type)
+    real = op.kernel
+
+    def spy(attrs, x, *rest):
+        out = real(attrs, x, *rest)
+        seen.append((x.__array_interface__["data"][0], x.strides, x.shape, out[0].__array_interface__["data"][0]))
+        return out
+
+    object.__setattr__(op, "kernel", spy)  # a frozen dataclass; the caller undoes it
+    return lambda: object.__setattr__(op, "kernel", real)
+
+
+def test_the_bias_add_writes_over_the_dying_product_and_its_gradient_gets_a_stand_in(monkeypatch):
+    main, startup, h, loss = fc_train()
+    adds, grads = [], []
+    undo = [_spy_kernel("elementwise_add", adds), _spy_kernel("elementwise_add_grad", grads)]
+    try:
+        exe, scope = mg.Executor(), mg.Scope()
+        exe.run(startup, scope=scope)
+        x = np.random.default_rng(0).standard_normal((128, 64)).astype("float32")  # 128 KiB: pooled
+        got = [float(exe.run(main, feed={"x": x}, fetch_list=[loss], scope=scope)[0]) for _ in range(3)]
+    finally:
+        for u in undo:
+            u()
+    (x_ptr, _, _, out_ptr) = adds[-1]
+    assert out_ptr == x_ptr  # the sum took the product's buffer: the product was dead
+    (_, strides, shape, _) = grads[-1]
+    assert shape == (128, 256) and strides == (0, 0)  # a stand-in: shape and dtype, no memory
+    # and the numbers are those of a run without either (the same seed, a fresh executor)
+    main2, startup2, _, loss2 = fc_train()
+    exe2, scope2 = mg.Executor(), mg.Scope()
+    exe2.run(startup2, scope=scope2)
+    monkeypatch.setattr("minigraph.executor.plan._donating", lambda call, i, keep: call)
+    monkeypatch.setattr("minigraph.executor.plan._leaving_shapes", lambda call, slots: call)
+    want = [float(exe2.run(main2, feed={"x": x}, fetch_list=[loss2], scope=scope2)[0]) for _ in range(3)]
+    assert got == want
+
+
+def test_a_fed_fetched_or_persistable_input_is_never_written_over():
+    main, startup = mg.Program(), mg.Program()
+    with mg.program_guard(main, startup):
+        x = mg.data("x", shape=[None, 256], dtype="float32")
+        z = mg.data("z", shape=[None, 256], dtype="float32")
+        w = mg.create_parameter([64, 256], "float32", name="w", default_initializer=mg.initializer.Constant(1.0))
+        b = mg.create_parameter([256], "float32", name="b", default_initializer=mg.initializer.Constant(0.5))
+        from_feed = mg.layers.elementwise_add(x, b)  # X fed, read by this op alone
+        from_param = mg.layers.elementwise_add(w, b)  # X persistable
+        h = mg.layers.scale(z, scale=3.0)
+        fetched = mg.layers.elementwise_add(h, b)  # X fetched as well
+    assert main.global_block().var(x.name).shape == (-1, 256)
+    exe, scope = mg.Executor(), mg.Scope()
+    exe.run(startup, scope=scope)
+    feed = {"x": np.ones((64, 256), "float32"), "z": np.ones((64, 256), "float32")}  # 64 KiB each: pooled sizes
+    for check in (False, True, False):
+        fetch = [from_feed, from_param, h, fetched]
+        outs = exe.run(main, feed=feed, fetch_list=fetch, scope=scope, check_nan_inf=check)
+        np.testing.assert_array_equal(feed["x"], np.ones((64, 256), "float32"))
+        np.testing.assert_array_equal(np.asarray(scope.find_var("w").value), np.ones((64, 256), "float32"))
+        np.testing.assert_array_equal(outs[0], np.full((64, 256), 1.5, "float32"))
+        np.testing.assert_array_equal(outs[1], np.full((64, 256), 1.5, "float32"))
+        np.testing.assert_array_equal(outs[2], np.full((64, 256), 3.0, "float32"))
+        np.testing.assert_array_equal(outs[3], np.full((64, 256), 3.5, "float32"))

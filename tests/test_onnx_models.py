@@ -59,6 +59,9 @@ def test_saved_inference_model_matches_onnxruntime(example, tmp_path):
 
 
 def _train(main, startup, feed_fn, loss, steps=5):
+    # fixed initial weights: with fresh random ones, batch statistics over 2 samples now and
+    # then amplified float32 rounding past the 1e-5 the comparison allows
+    main.random_seed = startup.random_seed = 1
     exe, scope = mg.Executor(), mg.Scope()
     exe.run(startup, scope=scope)
     for step in range(steps):

@@ -8,7 +8,9 @@ values come from (feeds, the scope, an op) and where they die.
   loaded from the scope (`persist_in`), persistables fed or written are stored back
   (`persist_out`);
 - finds each variable's last use, so a temporary can be dropped right after it (small ones
-  just cleared, possibly large ones handed to the buffer pool);
+  just cleared, possibly large ones handed to the buffer pool); reads of an op's
+  `shape_only_inputs` do not count as uses of the value: a temporary whose only later
+  readers want its shape dies at its last real use and leaves a stand-in (`shape_after`);
 - records, for ops with optional outputs, which output slots are wired.
 """
 
@@ -36,6 +38,7 @@ class Analysis:
     fetch_idx: list[int]  # the slots of the fetch targets, in fetch order
     free_after: list[tuple[int, ...]]  # per op: small temporaries dead after it
     drop_after: list[tuple[int, ...]]  # per op: possibly large temporaries dead after it
+    shape_after: list[tuple[int, ...]]  # per op: temporaries dead after it but for their shape
     wired: list[tuple[bool, ...] | None]  # per op with optional outputs: which output slots are wired
 
 
@@ -67,6 +70,7 @@ def analyse(block: Block, feed_names: Sequence[str], fetch_names: Sequence[str])
     persist_in: list[tuple[str, int]] = []
     persist_out = {n: index[n] for n in feed_names if block.var(n).persistable}
     last_use: dict[str, int] = {}
+    last_shape_use: dict[str, int] = {}
 
     def first_read(name: str, reader: str) -> None:
         _check_first_read(block.var(name), feeds, reader)
@@ -77,12 +81,13 @@ def analyse(block: Block, feed_names: Sequence[str], fetch_names: Sequence[str])
     wired: list[tuple[bool, ...] | None] = []
     for k, op in enumerate(block.ops):
         opdef = get_op(op.type)
-        for names in op.inputs.values():
+        for slot_name, names in op.inputs.items():
+            uses = last_shape_use if slot_name in opdef.shape_only_inputs else last_use
             for n in names:
                 if n not in written:
                     first_read(n, f"op {op.type} (#{k}) reads it")
                 slot(n)
-                last_use[n] = k
+                uses[n] = k
         for names in op.outputs.values():
             for n in names:
                 slot(n)
@@ -99,9 +104,14 @@ def analyse(block: Block, feed_names: Sequence[str], fetch_names: Sequence[str])
     keep = set(persist_out) | set(fetch_names)
     free_after: list[list[int]] = [[] for _ in block.ops]
     drop_after: list[list[int]] = [[] for _ in block.ops]
+    shape_after: list[list[int]] = [[] for _ in block.ops]
     for name, k in last_use.items():
         v = block.var(name)
-        if name not in keep and not v.persistable:
+        if name in keep or v.persistable:
+            continue
+        if last_shape_use.get(name, -1) > k:
+            shape_after[k].append(index[name])
+        else:
             (drop_after if _may_be_big(v) else free_after)[k].append(index[name])
     return Analysis(
         index,
@@ -110,6 +120,7 @@ def analyse(block: Block, feed_names: Sequence[str], fetch_names: Sequence[str])
         fetch_idx,
         [tuple(f) for f in free_after],
         [tuple(d) for d in drop_after],
+        [tuple(d) for d in shape_after],
         wired,
     )
 

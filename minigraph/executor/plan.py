@@ -75,6 +75,47 @@ def _make_call(kernel: Callable[..., Any], attrs: dict[str, Any], ins: list[Any]
     return gather
 
 
+def _stand_in(value: Any) -> Any:
+    """What a shape-only reader gets once `value` is freed: its shape and dtype, no memory."""
+    if value.__class__ is not np.ndarray:
+        return value
+    return np.broadcast_to(np.zeros((), value.dtype), value.shape)
+
+
+def _donating(call: Callable[[list[Any]], Any], i: int, keep_shape: bool) -> Callable[[list[Any]], Any]:
+    """`call` for an op whose output may take the buffer of input slot `i`, which dies at
+    this op: its array is offered to the buffer pool before the kernel runs (buffers.donate
+    refuses a fed array, a scope value or anything else still referenced). Afterwards the
+    slot holds nothing, or with `keep_shape` a stand-in for later shape-only readers."""
+
+    def donating(env: list[Any]) -> Any:
+        value = env[i]
+        env[i] = None
+        buffers.donate(value)
+        env[i] = value  # the kernel reads it from the slot
+        try:
+            return call(env)
+        finally:
+            env[i] = _stand_in(value) if keep_shape else None
+
+    return donating
+
+
+def _leaving_shapes(call: Callable[[list[Any]], Any], slots: tuple[int, ...]) -> Callable[[list[Any]], Any]:
+    """`call`, then each of `slots` (values dying here whose shape later ops still read)
+    replaced by a stand-in, its array given to the buffer pool."""
+
+    def leaving(env: list[Any]) -> Any:
+        out = call(env)
+        for i in slots:
+            value = env[i]
+            env[i] = _stand_in(value)
+            buffers.donate(value)
+        return out
+
+    return leaving
+
+
 def _flatten_outputs(call: Callable[[list[Any]], Any], variadic: list[bool]) -> Callable[[list[Any]], Any]:
     def flat(env: list[Any]) -> list[Any]:
         out: list[Any] = []
@@ -115,6 +156,13 @@ def _lower(op: Operator, k: int, an: Analysis, random_seed: int) -> tuple[Any, A
     if attrs.get("seed") == 0 and random_seed:
         attrs["seed"] = op_seed(random_seed, k + 1)  # positions count from 1, as on the eager tape
     call = _make_call(opdef.kernel, attrs, ins)
+    shapes = an.shape_after[k]
+    donor = index.get(op.inputs.get(opdef.out_may_reuse, ("",))[0]) if opdef.out_may_reuse else None
+    if donor is not None and (donor in an.drop_after[k] or donor in shapes) and ins.count(donor) == 1:
+        call = _donating(call, donor, donor in shapes)
+        shapes = tuple(i for i in shapes if i != donor)
+    if shapes:
+        call = _leaving_shapes(call, shapes)
     if any(variadic):
         call = _flatten_outputs(call, variadic)
     # A single output slot is stored as a plain int: the loop skips zip() for it.

@@ -104,6 +104,26 @@ class BufferPool:
         return sum(a.nbytes for stack in self.free.values() for a in stack)
 
 
+def donate(value: Any) -> None:
+    """Offer `value`, an op's input that dies at this op and that the caller has already
+    removed from the environment, to the running pool before the op's kernel runs, so the
+    kernel's output can take its memory. The caller's one local variable must be its only
+    reference, and for a view (a reshaped whole buffer), the view its owner's (then nothing
+    else can see the buffer being overwritten); otherwise nothing happens."""
+    pool = _current.get()
+    # counted: the caller's variable and this argument
+    if pool is None or value.__class__ is not np.ndarray or sys.getrefcount(value) != ONLY_LOCAL + 1:
+        return
+    base = value.base
+    if base is None:
+        pool._keep(value)
+    elif base.__class__ is np.ndarray and base.size == value.size and value.flags.c_contiguous:
+        # a reshaped view of a whole buffer (a kernel's usual output): its owner may go, when
+        # only the view holds it (the view's reference, this variable and getrefcount's)
+        if sys.getrefcount(base) == ONLY_LOCAL + 1:
+            pool._keep(base)
+
+
 def activate(pool: BufferPool | None) -> contextvars.Token[BufferPool | None]:
     return _current.set(pool)
 

@@ -89,7 +89,7 @@ def _d_pow(a: dict[str, Any], x: np.ndarray, y: np.ndarray, d: np.ndarray) -> tu
     return _grad_pair(a, lambda: d * ya * np.power(x, ya - 1), lambda: d * np.power(x, ya) * np.log(x), x, y)
 
 
-def _register_binary(name: str, fn: Any, dfn: Any) -> None:
+def _register_binary(name: str, fn: Any, dfn: Any, shape_only: tuple[str, ...] = ()) -> None:
     op = f"elementwise_{name}"
 
     def kernel(a: dict[str, Any], x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray]:
@@ -108,7 +108,9 @@ def _register_binary(name: str, fn: Any, dfn: Any) -> None:
             attrs=g.attrs,
         )
 
-    register(OpDef(op, ("X", "Y"), ("Out",), kernel, _binary_infer, attrs={"axis": -1}, grad=grad))
+    # kernel's only pooled allocation is Out, and Out[i] reads X[i] alone where they are the
+    # same size (broadcasting never makes Out smaller than X), so Out may take X's buffer
+    register(OpDef(op, ("X", "Y"), ("Out",), kernel, _binary_infer, attrs={"axis": -1}, grad=grad, out_may_reuse="X"))
     register(
         OpDef(
             f"{op}_grad",
@@ -119,12 +121,14 @@ def _register_binary(name: str, fn: Any, dfn: Any) -> None:
             attrs={"axis": -1},
             no_grad=NO_SECOND_ORDER,
             optional_outputs=("X@GRAD", "Y@GRAD"),
+            shape_only_inputs=shape_only,
         )
     )
 
 
-_register_binary("add", np.add, _d_add)
-_register_binary("sub", np.subtract, _d_sub)
+# the gradients of a sum and a difference need X's and Y's shapes and dtypes, not their values
+_register_binary("add", np.add, _d_add, shape_only=("X", "Y"))
+_register_binary("sub", np.subtract, _d_sub, shape_only=("X", "Y"))
 _register_binary("mul", np.multiply, _d_mul)
 _register_binary("div", np.divide, _d_div)
 _register_binary("max", np.maximum, _d_max)
