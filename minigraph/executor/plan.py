@@ -75,11 +75,22 @@ def _make_call(kernel: Callable[..., Any], attrs: dict[str, Any], ins: list[Any]
     return gather
 
 
+# Read-only zero-stride arrays by (shape, dtype): stand-ins are shared, as making one with
+# np.broadcast_to costs more than the add it follows.
+_STAND_INS: dict[tuple[Any, ...], np.ndarray] = {}
+
+
 def _stand_in(value: Any) -> Any:
     """What a shape-only reader gets once `value` is freed: its shape and dtype, no memory."""
     if value.__class__ is not np.ndarray:
         return value
-    return np.broadcast_to(np.zeros((), value.dtype), value.shape)
+    key = (value.shape, value.dtype)
+    known = _STAND_INS.get(key)
+    if known is None:
+        known = np.broadcast_to(np.zeros((), value.dtype), value.shape)
+        if len(_STAND_INS) < 256:
+            _STAND_INS[key] = known
+    return known
 
 
 def _donating(call: Callable[[list[Any]], Any], i: int, keep_shape: bool) -> Callable[[list[Any]], Any]:

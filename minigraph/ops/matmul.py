@@ -3,6 +3,7 @@ and `matmul` (batched, with transposes and alpha), with their gradients."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -24,8 +25,8 @@ from minigraph.types import shape_text
 
 
 def _flat2(shape: tuple[int, ...], k: int) -> tuple[int, int]:
-    rows = int(np.prod(shape[:k])) if k else 1
-    return rows, int(np.prod(shape[k:]))
+    # math.prod: np.prod costs microseconds a call, and every mul and mul_grad calls this twice
+    return math.prod(shape[:k]), math.prod(shape[k:])
 
 
 def _mul_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -104,7 +105,7 @@ def _reduce_sum_grad(a: dict[str, Any], x: np.ndarray, d: np.ndarray) -> tuple[n
 
 def _reduce_mean_grad(a: dict[str, Any], x: np.ndarray, d: np.ndarray) -> tuple[np.ndarray]:
     de, axes = _expand(a, x, d)
-    count = int(np.prod([x.shape[i] for i in axes]))
+    count = math.prod(x.shape[i] for i in axes)
     return (np.broadcast_to(de / max(count, 1), x.shape).astype(x.dtype),)
 
 
