@@ -32,6 +32,9 @@ def infer(program: Any, feeds: list[str], fetches: list[Any], scope: Any, x: np.
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = int(os.environ.get("MG_BENCH_THREADS", "2"))
     options.inter_op_num_threads = 1
+    # Its idle worker threads would otherwise spin for a while after each run, on the cores
+    # the next implementation timed in this process (all are interleaved) needs.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     with tempfile.TemporaryDirectory() as d:
         path = minigraph.onnx.export(program, os.path.join(d, "model.onnx"), feed=feeds, fetch=fetches, scope=scope)
         session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
