@@ -186,7 +186,9 @@ _LIMIT: Any = None
 def threads_env(n: int | None) -> dict[str, str] | None:
     if n is None:
         return None
-    return {**os.environ, **dict.fromkeys(THREAD_VARS, str(n))}
+    # OpenMP's idle threads (PyTorch's) sleep instead of spinning: the implementations are
+    # timed interleaved in one process, and spinning ones take the cores from the next.
+    return {**os.environ, **dict.fromkeys(THREAD_VARS, str(n)), "OMP_WAIT_POLICY": "PASSIVE"}
 
 
 def rss_worker(workload: str, impl: str, quick: bool) -> dict[str, Any]:
