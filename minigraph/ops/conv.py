@@ -14,10 +14,10 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from minigraph.errors import GraphBuildError, OpTypeError
-from minigraph.ops import conv_loops, conv_rows
-from minigraph.ops.backend import compiled
+from minigraph.ops import conv_rows
 from minigraph.ops.buffers import empty, scrap, zeros
 from minigraph.ops.common import NO_SECOND_ORDER, grad_slots, like_inputs, require_float, simple_grad
+from minigraph.ops.conv_rows import matmul_per_group
 from minigraph.ops.layout import channel_axis
 from minigraph.ops.spatial import (
     Geometry,
@@ -116,38 +116,25 @@ def _im2col_nchw(attrs: dict[str, Any], x: np.ndarray, w_shape: tuple[int, ...])
     g = conv_geometry(attrs, x.shape, w_shape)
     (oh, ow), (kh, kw), (n, c) = g.out, g.kernel, x.shape[:2]
     cols = empty((c, kh, kw, n, oh, ow), x.dtype)
-    if compiled():  # the numba backend's loops
-        conv_loops.im2col(x, g, cols)
-    else:
-        xp = pad(x, (2, 3), g, 0.0)
-        (sh, sw), (dh, dw) = g.strides, g.dilations
-        eff = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
-        v = sliding_window_view(xp, eff, axis=(2, 3))  # [N, C, H', W', eff_h, eff_w], no copy
-        v = v[:, :, : sh * (oh - 1) + 1 : sh, : sw * (ow - 1) + 1 : sw, ::dh, ::dw]
-        np.copyto(cols, v.transpose(1, 4, 5, 0, 2, 3))
-        del v
-        if xp is not x:
-            scrap(xp)
+    xp = pad(x, (2, 3), g, 0.0)
+    (sh, sw), (dh, dw) = g.strides, g.dilations
+    eff = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    v = sliding_window_view(xp, eff, axis=(2, 3))  # [N, C, H', W', eff_h, eff_w], no copy
+    v = v[:, :, : sh * (oh - 1) + 1 : sh, : sw * (ow - 1) + 1 : sw, ::dh, ::dw]
+    np.copyto(cols, v.transpose(1, 4, 5, 0, 2, 3))
+    del v
+    if xp is not x:
+        scrap(xp)
     return cols.reshape(groups, (c // groups) * kh * kw, n * oh * ow), g
-
-
-def _gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """a @ b per group; with one group as a plain 2-D product, so BLAS takes a transposed
-    operand as it is (a batched matmul would copy it)."""
-    if a.shape[0] == 1:
-        np.matmul(a[0], b[0], out=out[0])
-    else:
-        np.matmul(a, b, out=out)
-    return out
 
 
 def _conv2d_nchw(a: dict[str, Any], x: np.ndarray, w: np.ndarray) -> np.ndarray:
     if conv_rows.applies(a):
-        return conv_rows.forward(x, w, conv_geometry(a, x.shape, w.shape))
+        return conv_rows.forward(x, w, conv_geometry(a, x.shape, w.shape), a["groups"])
     cols, g = _im2col_nchw(a, x, w.shape)
     groups, kg, m = cols.shape
     n, o = x.shape[0], w.shape[0]
-    prod = _gemm(w.reshape(groups, o // groups, kg), cols, empty((groups, o // groups, m), x.dtype))
+    prod = matmul_per_group(w.reshape(groups, o // groups, kg), cols, empty((groups, o // groups, m), x.dtype))
     scrap(cols)
     out = empty((n, o, *g.out), x.dtype)
     np.copyto(out.reshape(n, groups, o // groups, -1), prod.reshape(groups, o // groups, n, -1).transpose(2, 0, 1, 3))
@@ -159,7 +146,8 @@ def _conv2d_grad_nchw(
     a: dict[str, Any], x: np.ndarray, w: np.ndarray, dout: np.ndarray
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     if conv_rows.applies(a):
-        return conv_rows.backward(x, w, dout, conv_geometry(a, x.shape, w.shape), wired(a, 0), wired(a, 1))
+        g = conv_geometry(a, x.shape, w.shape)
+        return conv_rows.backward(x, w, dout, g, a["groups"], wired(a, 0), wired(a, 1))
     groups = a["groups"]
     n, o = dout.shape[:2]
     og = o // groups
@@ -171,21 +159,18 @@ def _conv2d_grad_nchw(
     dw = None
     if wired(a, 1):
         cols, g = _im2col_nchw(a, x, w.shape)
-        dw = _gemm(d, cols.transpose(0, 2, 1), empty((groups, og, cols.shape[1]), w.dtype)).reshape(w.shape)
+        dw = matmul_per_group(d, cols.transpose(0, 2, 1), empty((groups, og, cols.shape[1]), w.dtype)).reshape(w.shape)
         scrap(cols)
     dx = None
     if wired(a, 0):
         g = conv_geometry(a, x.shape, w.shape)
         kh, kw = g.kernel
-        dcols = _gemm(wg.transpose(0, 2, 1), d, empty((groups, wg.shape[2], d.shape[2]), x.dtype))
+        dcols = matmul_per_group(wg.transpose(0, 2, 1), d, empty((groups, wg.shape[2], d.shape[2]), x.dtype))
         dx = zeros(x.shape, x.dtype)
-        if compiled():
-            conv_loops.col2im(dcols.reshape(x.shape[1], kh, kw, n, *g.out), g, dx)
-        else:
-            # [C, kh, kw, N, OH, OW] -> [kh, kw, N, C, OH, OW]: one patch per kernel offset
-            patches = dcols.reshape(x.shape[1], kh, kw, n, *g.out).transpose(1, 2, 3, 0, 4, 5)
-            _add_patches(dx, patches, g, (2, 3))
-            del patches
+        # [C, kh, kw, N, OH, OW] -> [kh, kw, N, C, OH, OW]: one patch per kernel offset
+        patches = dcols.reshape(x.shape[1], kh, kw, n, *g.out).transpose(1, 2, 3, 0, 4, 5)
+        _add_patches(dx, patches, g, (2, 3))
+        del patches
         scrap(dcols)
     scrap(d)
     return dx, dw

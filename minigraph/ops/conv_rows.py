@@ -1,4 +1,4 @@
-"""conv2d on the numba backend (NCHW, one group), a few samples at a time.
+"""conv2d on the numba backend (NCHW), a few samples at a time.
 
 The numpy kernels in conv.py build the patch matrix of the whole batch, which for a large
 batch is far bigger than the caches: it is written to memory once and read back by the
@@ -38,8 +38,18 @@ CHUNK_BYTES = 1 << 19
 
 
 def applies(attrs: dict[str, Any]) -> bool:
-    """Whether conv2d with these attrs takes this path (numba backend, NCHW, one group)."""
-    return compiled() and attrs["groups"] == 1 and attrs["data_format"] == "NCHW"
+    """Whether conv2d with these attrs takes this path (numba backend, NCHW)."""
+    return compiled() and attrs["data_format"] == "NCHW"
+
+
+def matmul_per_group(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """a @ b per group (the leading axis); with one group as a plain 2-D product, so BLAS
+    takes a transposed operand as it is (a batched matmul would copy it)."""
+    if a.shape[0] == 1:
+        np.matmul(a[0], b[0], out=out[0])
+    else:
+        np.matmul(a, b, out=out)
+    return out
 
 
 def _chunk(g: Geometry, k: int, itemsize: int) -> int:
@@ -48,18 +58,26 @@ def _chunk(g: Geometry, k: int, itemsize: int) -> int:
     return max(1, min(CHUNK_PIXELS // pixels, CHUNK_BYTES // (pixels * k * itemsize)))
 
 
-def _filter_matrix(w: np.ndarray) -> np.ndarray:
-    """[O, C, kh, kw] -> [O, C*kh*kw], the patch rows' order."""
-    return np.ascontiguousarray(w).reshape(w.shape[0], -1)
+def _filter_matrix(w: np.ndarray, groups: int) -> np.ndarray:
+    """[O, C/groups, kh, kw] -> [groups, O/groups, C/groups*kh*kw], the patch rows' order:
+    group i's rows of the patches are its channels' (channel-major)."""
+    return np.ascontiguousarray(w).reshape(groups, w.shape[0] // groups, -1)
 
 
 def forward(
-    x: np.ndarray, w: np.ndarray, g: Geometry, bias: np.ndarray | None = None, relu: bool = False, pool: bool = False
+    x: np.ndarray,
+    w: np.ndarray,
+    g: Geometry,
+    groups: int = 1,
+    bias: np.ndarray | None = None,
+    relu: bool = False,
+    pool: bool = False,
 ) -> np.ndarray:
     """conv2d of NCHW `x`, then (for the fused op) + bias per channel, relu, and a 2x2
     stride-2 max pool; `pool` needs even output sizes."""
-    x, wm = np.ascontiguousarray(x), _filter_matrix(w)
-    (n, o), (oh, ow), k = (x.shape[0], w.shape[0]), g.out, wm.shape[1]
+    x, wm = np.ascontiguousarray(x), _filter_matrix(w, groups)
+    (n, o), (oh, ow), kg = (x.shape[0], w.shape[0]), g.out, wm.shape[2]
+    k = groups * kg
     if pool and (oh % 2 or ow % 2):
         raise InvalidArgumentError(f"the fused 2x2 pool needs an even output size, got {oh}x{ow}")
     out = empty((n, o, oh // 2, ow // 2) if pool else (n, o, oh, ow), x.dtype)
@@ -70,39 +88,42 @@ def forward(
         m = min(nb, n - n0) * oh * ow
         c = cols[: k * m].reshape(k, m)
         fill(x, c, n0)
-        write(np.matmul(wm, c, out=prod[: o * m].reshape(o, m)), n0)
-    del c
+        p = matmul_per_group(wm, c.reshape(groups, kg, m), prod[: o * m].reshape(groups, o // groups, m))
+        write(p.reshape(o, m), n0)
+    del c, p
     scrap(cols)
     scrap(prod)
     return out
 
 
 def backward(
-    x: np.ndarray, w: np.ndarray, dout: np.ndarray, g: Geometry, want_dx: bool, want_dw: bool
+    x: np.ndarray, w: np.ndarray, dout: np.ndarray, g: Geometry, groups: int, want_dx: bool, want_dw: bool
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """conv2d's input and filter gradients (None where not wanted)."""
-    x, wm, dout = np.ascontiguousarray(x), _filter_matrix(w), np.ascontiguousarray(dout)
-    (n, o), (oh, ow), k = (x.shape[0], w.shape[0]), g.out, wm.shape[1]
+    x, wm, dout = np.ascontiguousarray(x), _filter_matrix(w, groups), np.ascontiguousarray(dout)
+    (n, o), (oh, ow), kg = (x.shape[0], w.shape[0]), g.out, wm.shape[2]
+    k, og = groups * kg, o // groups
     fill, unfill = conv_loops.patches(g, x.shape[3]), conv_loops.patches(g, x.shape[3], back=True)
     read = conv_loops.gather(dout)
     nb = min(n, _chunk(g, k, x.itemsize))
     d_flat, cols = empty((o * nb * oh * ow,), x.dtype), empty((k * nb * oh * ow,), x.dtype)
     dx = empty(x.shape, x.dtype) if want_dx else None
-    dw = zeros((o, k), w.dtype) if want_dw else None
-    part = empty((o, k), w.dtype) if want_dw else None
+    dw = zeros((groups, og, kg), w.dtype) if want_dw else None
+    part = empty((groups, og, kg), w.dtype) if want_dw else None
     for n0 in range(0, n, nb):
         n1 = min(n, n0 + nb)
         m = (n1 - n0) * oh * ow
         d, c = d_flat[: o * m].reshape(o, m), cols[: k * m].reshape(k, m)  # c: patches, then their gradient
         read(d, n0)
+        dg, cg = d.reshape(groups, og, m), c.reshape(groups, kg, m)
         if dw is not None:
             fill(x, c, n0)
-            dw += np.matmul(d, c.T, out=part)
+            dw += matmul_per_group(dg, cg.transpose(0, 2, 1), part)
         if dx is not None:
-            np.matmul(wm.T, d, out=c)
+            matmul_per_group(wm.transpose(0, 2, 1), dg, cg)
             dx[n0:n1].fill(0)
             unfill(dx, c, n0)
-    del d, c
+    del d, c, dg, cg
     scrap(d_flat)
     scrap(cols)
     if part is not None:

@@ -196,7 +196,7 @@ def _conv_act(attrs: dict[str, Any], x: np.ndarray, w: np.ndarray, bias: np.ndar
     if conv_rows.applies(attrs) and attrs["axis"] == 1:  # the epilogue fused into the compiled conv
         g = conv_geometry(attrs, x.shape, w.shape)
         pool = attrs["pool_2x2"] and g.out[0] % 2 == 0 and g.out[1] % 2 == 0
-        out = conv_rows.forward(x, w, g, bias, relu=True, pool=pool)
+        out = conv_rows.forward(x, w, g, attrs["groups"], bias, relu=True, pool=pool)
         if pool or not attrs["pool_2x2"]:
             return (out,)
         (pooled,) = _pool.kernel(pool_2x2_attrs(attrs["data_format"]), out)
