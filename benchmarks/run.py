@@ -53,7 +53,7 @@ TOLERANCE = 1e-5
 # variance into the running variance), so their differences are reported, not enforced.
 # onnxruntime runs minigraph's own ONNX export, so it must agree like minigraph does.
 ENFORCED = ("expert", "static", "static_nofold", "static_test", "eager", "onnxruntime")
-COLUMNS = ("expert", "numpy", "static", "eager", "torch", "onnxruntime")
+COLUMNS = ("expert", "numpy", "static", "eager", "torch", "paddle", "onnxruntime")
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MG_BENCH_THREADS")
 # glibc's malloc by default unmaps or trims large freed blocks, so code that allocates fresh
 # temporaries every step (the numpy reference) pays a page fault per 4 KiB touched. These
@@ -125,7 +125,7 @@ def time_workload(workload: str, quick: bool, reps: int) -> dict[str, Any]:
         }
         for impl, r in timed.items()
     }
-    for peer in ("torch", "onnxruntime"):
+    for peer in ("torch", "paddle", "onnxruntime"):
         if peer in timed:
             for impl, r in timed.items():
                 out[impl][f"ratio_{peer}"] = r["median_s"] / timed[peer]["median_s"]
@@ -295,7 +295,9 @@ def _table(results: dict[str, Any]) -> str:
             lines.append(f"{w:<9}{n:>7}" + cells + f"{vs:>14}")
             for extra in (k for k in t if k not in COLUMNS):
                 peers = "".join(
-                    f", {t[extra][f'ratio_{p}']:.2f}x {p}" for p in ("torch", "onnxruntime") if f"ratio_{p}" in t[extra]
+                    f", {t[extra][f'ratio_{p}']:.2f}x {p}"
+                    for p in ("torch", "paddle", "onnxruntime")
+                    if f"ratio_{p}" in t[extra]
                 )
                 lines.append(f"{'':<16}{extra}: {_fmt_ms(t[extra]['ms'])} ({t[extra]['ratio']:.2f}x expert{peers})")
             if w == "W1":

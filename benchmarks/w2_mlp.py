@@ -13,7 +13,7 @@ from common import Unavailable, bn_names, bn_weights, classifier_train_step, cop
 
 NAME = "W2"
 TITLE = "MLP train step, batch 256, 784-512-512-10, BN, softmax CE, SGD"
-IMPLS = ("numpy", "expert", "static", "eager", "torch")
+IMPLS = ("numpy", "expert", "static", "eager", "torch", "paddle")
 LR = 0.05
 
 
@@ -78,4 +78,8 @@ def setup(impl: str, quick: bool, full: bool = False) -> Callable[[], Any]:
         import peers_torch
 
         return peers_torch.mlp_step(w, x, label, LR)
+    if impl == "paddle":
+        import peers_paddle
+
+        return peers_paddle.mlp_step(w, x, label, LR)
     raise Unavailable(impl)

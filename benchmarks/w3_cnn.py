@@ -14,7 +14,7 @@ from common import Unavailable, bn_names, bn_weights, classifier_train_step, cop
 
 NAME = "W3"
 TITLE = "CNN train step, batch 32, 3x32x32, 2x[conv3x3+BN+relu+pool], fc 10, SGD"
-IMPLS = ("numpy", "expert", "static", "eager", "torch")
+IMPLS = ("numpy", "expert", "static", "eager", "torch", "paddle")
 LR = 0.05
 
 
@@ -86,4 +86,8 @@ def setup(impl: str, quick: bool, full: bool = False) -> Callable[[], Any]:
         import peers_torch
 
         return peers_torch.cnn_step(w, x, label, LR)
+    if impl == "paddle":
+        import peers_paddle
+
+        return peers_paddle.cnn_step(w, x, label, LR)
     raise Unavailable(impl)

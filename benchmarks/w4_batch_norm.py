@@ -18,7 +18,7 @@ from common import Static, Unavailable, bn_weights, rng
 
 NAME = "W4"
 TITLE = "batch_norm fwd+bwd, [32,64,56,56] float32, training"
-IMPLS = ("numpy", "expert", "static", "torch")
+IMPLS = ("numpy", "expert", "static", "torch", "paddle")
 
 
 def sizes(quick: bool) -> dict[str, int]:
@@ -73,4 +73,8 @@ def setup(impl: str, quick: bool, full: bool = False) -> Callable[[], Any]:
         import peers_torch
 
         return peers_torch.bn_step(w, x, dy, full)
+    if impl == "paddle":
+        import peers_paddle
+
+        return peers_paddle.bn_step(w, x, dy, full)
     raise Unavailable(impl)

@@ -24,7 +24,7 @@ from common import Eager, Static, Unavailable
 
 NAME = "W5"
 TITLE = "W3's CNN in test mode, batch 256 (batch_norm folded)"
-IMPLS = ("numpy", "expert", "static", "static_nofold", "static_test", "eager", "torch", "onnxruntime")
+IMPLS = ("numpy", "expert", "static", "static_nofold", "static_test", "eager", "torch", "paddle", "onnxruntime")
 
 
 def sizes(quick: bool) -> dict[str, int]:
@@ -91,6 +91,10 @@ def setup(impl: str, quick: bool, full: bool = False) -> Callable[[], Any]:
         import peers_torch
 
         return peers_torch.cnn_infer(w, x)
+    if impl == "paddle":
+        import peers_paddle
+
+        return peers_paddle.cnn_infer(w, x)
     if impl == "onnxruntime":
         import peers_onnxruntime
 
