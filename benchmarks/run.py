@@ -1,4 +1,4 @@
-"""Benchmark minigraph against hand-written numpy (and PyTorch when it is installed).
+"""Benchmark minigraph against hand-written numpy (and PyTorch, Paddle static and onnxruntime when they import).
 
     python benchmarks/run.py [--quick] [--json OUT] [--only W2,W3] [--reps N] [--threads 1,2]
 
@@ -17,7 +17,7 @@ each, as growth over the RSS after a warm-up step at the quick sizes (a library'
 runtime, e.g. numba's JIT engine, is reported beside it); the import cost of minigraph in
 another.
 
-The peers (PyTorch, onnxruntime) are not dependencies: install
+The peers (PyTorch, Paddle, onnxruntime) are not dependencies: install
 `benchmarks/requirements-peers.txt` in a separate venv and run this script there with
 minigraph on the path (`PYTHONPATH=.`).
 
