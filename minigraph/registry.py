@@ -93,6 +93,9 @@ class OpDef:
     # Inputs the kernel reads for their shape and dtype only (elementwise_add_grad's X and Y):
     # the executor may free such a value earlier and pass a stand-in of that shape and dtype.
     shape_only_inputs: tuple[str, ...] = ()
+    # Whether the kernel may split its work across worker threads during an executor run
+    # (ops/team.py); only runs of programs with such an op make the team available.
+    splits_work: bool = False
     # The parsed slot specs, derived from `inputs` / `outputs` (not constructor arguments).
     in_slots: tuple[Slot, ...] = field(init=False, repr=False, compare=False)
     out_slots: tuple[Slot, ...] = field(init=False, repr=False, compare=False)

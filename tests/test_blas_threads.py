@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from minigraph.distributed import threads
+from minigraph.ops import blas
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK_THREADPOOLCTL = "import sys; sys.modules['threadpoolctl'] = None; "  # `import threadpoolctl` raises
@@ -72,9 +73,9 @@ def test_the_run_time_limit_applies_only_when_the_ranks_oversubscribe_the_cores(
 
 
 def test_the_run_time_limit_leaves_a_users_thread_variable_alone():
-    before = threads.blas_threads()
+    before = blas.blas_threads()
     assert threads.limit_blas_threads(64, environ={"OPENBLAS_NUM_THREADS": "7"}) is None
-    assert threads.blas_threads() == before
+    assert blas.blas_threads() == before
 
 
 def _run(code: str) -> dict:
@@ -95,9 +96,9 @@ def _run(code: str) -> dict:
 # count of a 1- or 2-core machine, so the first change is a real change there too).
 SET_AND_READ = """
 import json, numpy as np
-from minigraph.distributed import threads
-blas = threads.find_blas()
-ctypes_blas = threads._via_ctypes()
+from minigraph.ops import blas as blas_module
+blas = blas_module.find_blas()
+ctypes_blas = blas_module.openblas()
 start = blas.get()
 blas.set(3)
 three = (blas.get(), ctypes_blas.get())
@@ -109,7 +110,7 @@ print(json.dumps({"how": blas.how, "start": start, "three": three, "one": one}))
 
 
 def _require_openblas() -> None:
-    if threads._via_ctypes() is None:
+    if blas.openblas() is None:
         pytest.skip("numpy here is not linked to an OpenBLAS with openblas_get/set_num_threads")
 
 

@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 from minigraph.distributed.launch import find_mpiexec
-from minigraph.distributed.threads import THREAD_VARS, find_blas
+from minigraph.distributed.threads import THREAD_VARS
+from minigraph.ops.blas import find_blas
 from tests import distributed_worker as worker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -228,9 +229,9 @@ def test_the_launcher_finds_the_environments_mpiexec(requires_mpi):
 # Each rank writes {rank, BLAS threads before and after init_parallel_env, thread variables}
 # to OUTDIR/<rank>.json (files, not stdout: mpiexec may join the ranks' lines).
 REPORT_THREADS = (
-    "import json, os, sys; from minigraph.distributed import threads; before = threads.blas_threads(); "
+    "import json, os, sys; from minigraph.distributed import threads; from minigraph.ops.blas import blas_threads; before = blas_threads(); "
     "import minigraph.distributed as dist; env = dist.init_parallel_env(); "
-    "report = {'rank': env.rank, 'before': before, 'after': threads.blas_threads(), "
+    "report = {'rank': env.rank, 'before': before, 'after': blas_threads(), "
     "'vars': {k: os.environ.get(k) for k in threads.THREAD_VARS}}; "
     "open(os.path.join(sys.argv[1], f'{env.rank}.json'), 'w').write(json.dumps(report))"
 )

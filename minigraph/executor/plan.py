@@ -38,7 +38,7 @@ from minigraph.ir.operator import Operator
 from minigraph.ir.program import Program
 from minigraph.ir.text import op_line
 from minigraph.ir.variable import Variable
-from minigraph.ops import buffers
+from minigraph.ops import buffers, team
 from minigraph.registry import WIRED, get_op, op_seed
 from minigraph.types import shape_text
 
@@ -253,6 +253,10 @@ class Plan:
         self._pools: list[buffers.BufferPool] = []
         self.feed_vars = {n: block.var(n) for n in feed_names}
         self.feed_idx = {n: an.index[n] for n in feed_names}
+        # Whether a kernel may ask for worker threads (ops/team.py): runs of such programs
+        # let their kernels borrow the team.
+        self._splits_work = any(get_op(op.type).splits_work for op in self.ops)
+        self._borrowed = False  # whether the last run's kernels borrowed the team
 
     def check_feed(self, name: str, value: Any) -> np.ndarray:
         v: Variable = self.feed_vars[name]
@@ -301,6 +305,7 @@ class Plan:
         pools = self._pools
         pool = pools.pop() if pools else buffers.BufferPool()
         token = buffers.activate(pool)
+        lent = team.open_run(self._borrowed) if self._splits_work else None
         try:
             self._loop(env, pool, nan_check)
             old: list[Any] = [None]
@@ -310,6 +315,8 @@ class Plan:
                 pool.release(old, 0)  # the replaced value, unless someone still holds it
             return [env[i] for i in self.fetch_idx]
         finally:
+            self._borrowed = lent is not None and lent.held
+            team.close_run(lent)
             buffers.deactivate(token)
             pool.end_run()
             pools.append(pool)

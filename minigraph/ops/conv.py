@@ -251,6 +251,7 @@ register(
         _conv2d,
         _conv2d_infer,
         attrs=CONV_ATTRS,
+        splits_work=True,
         grad=simple_grad("conv2d_grad", ("Input", "Filter"), diff_inputs=("Input", "Filter"), out="Output"),
     )
 )
@@ -262,6 +263,7 @@ register(
         _conv2d_grad,
         like_inputs(**grad_slots("Input", "Filter")),
         attrs=CONV_ATTRS,
+        splits_work=True,
         no_grad=NO_SECOND_ORDER,
         optional_outputs=("Input@GRAD", "Filter@GRAD"),
     )

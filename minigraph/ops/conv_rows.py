@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from minigraph.errors import InvalidArgumentError
-from minigraph.ops import conv_loops
+from minigraph.ops import conv_loops, team
 from minigraph.ops.backend import compiled
 from minigraph.ops.buffers import empty, scrap, zeros
 from minigraph.ops.spatial import Geometry
@@ -58,6 +58,13 @@ def _chunk(g: Geometry, k: int, itemsize: int) -> int:
     return max(1, min(CHUNK_PIXELS // pixels, CHUNK_BYTES // (pixels * k * itemsize)))
 
 
+def _split(n: int, nb: int, work: int) -> list[tuple[int, int]]:
+    """The batch's samples cut for the threads this run lends to `work` multiply-adds
+    (ops/team.py), in whole chunks: each thread works through its own chunks, the same
+    chunks one thread would."""
+    return team.bounds(n, team.threads_for(work), nb)
+
+
 def _filter_matrix(w: np.ndarray, groups: int) -> np.ndarray:
     """[O, C/groups, kh, kw] -> [groups, O/groups, C/groups*kh*kw], the patch rows' order:
     group i's rows of the patches are its channels' (channel-major)."""
@@ -83,16 +90,23 @@ def forward(
     out = empty((n, o, oh // 2, ow // 2) if pool else (n, o, oh, ow), x.dtype)
     fill, write = conv_loops.patches(g, x.shape[3]), conv_loops.epilogue(out, bias, relu, pool)
     nb = min(n, _chunk(g, k, x.itemsize))
-    cols, prod = empty((k * nb * oh * ow,), x.dtype), empty((o * nb * oh * ow,), x.dtype)
-    for n0 in range(0, n, nb):
-        m = min(nb, n - n0) * oh * ow
-        c = cols[: k * m].reshape(k, m)
-        fill(x, c, n0)
-        p = matmul_per_group(wm, c.reshape(groups, kg, m), prod[: o * m].reshape(groups, o // groups, m))
-        write(p.reshape(o, m), n0)
-    del c, p
-    scrap(cols)
-    scrap(prod)
+
+    def samples(lo: int, hi: int, cols: np.ndarray, prod: np.ndarray) -> None:
+        for n0 in range(lo, hi, nb):
+            m = min(nb, hi - n0) * oh * ow
+            c = cols[: k * m].reshape(k, m)
+            fill(x, c, n0)
+            p = matmul_per_group(wm, c.reshape(groups, kg, m), prod[: o * m].reshape(groups, o // groups, m))
+            write(p.reshape(o, m), n0)
+
+    parts = [
+        (lo, hi, empty((k * nb * oh * ow,), x.dtype), empty((o * nb * oh * ow,), x.dtype))
+        for lo, hi in _split(n, nb, n * oh * ow * kg * o)
+    ]
+    team.run(parts, samples)
+    for part in parts:
+        scrap(part[2])
+        scrap(part[3])
     return out
 
 
@@ -106,26 +120,41 @@ def backward(
     fill, unfill = conv_loops.patches(g, x.shape[3]), conv_loops.patches(g, x.shape[3], back=True)
     read = conv_loops.gather(dout)
     nb = min(n, _chunk(g, k, x.itemsize))
-    d_flat, cols = empty((o * nb * oh * ow,), x.dtype), empty((k * nb * oh * ow,), x.dtype)
     dx = empty(x.shape, x.dtype) if want_dx else None
-    dw = zeros((groups, og, kg), w.dtype) if want_dw else None
-    part = empty((groups, og, kg), w.dtype) if want_dw else None
-    for n0 in range(0, n, nb):
-        n1 = min(n, n0 + nb)
-        m = (n1 - n0) * oh * ow
-        d, c = d_flat[: o * m].reshape(o, m), cols[: k * m].reshape(k, m)  # c: patches, then their gradient
-        read(d, n0)
-        dg, cg = d.reshape(groups, og, m), c.reshape(groups, kg, m)
-        if dw is not None:
-            fill(x, c, n0)
-            dw += matmul_per_group(dg, cg.transpose(0, 2, 1), part)
-        if dx is not None:
-            matmul_per_group(wm.transpose(0, 2, 1), dg, cg)
-            dx[n0:n1].fill(0)
-            unfill(dx, c, n0)
-    del d, c, dg, cg
-    scrap(d_flat)
-    scrap(cols)
-    if part is not None:
-        scrap(part)
+
+    def samples(lo: int, hi: int, d_flat: np.ndarray, cols: np.ndarray, dw: Any, part: Any) -> None:
+        for n0 in range(lo, hi, nb):
+            n1 = min(hi, n0 + nb)
+            m = (n1 - n0) * oh * ow
+            d, c = d_flat[: o * m].reshape(o, m), cols[: k * m].reshape(k, m)  # c: patches, then their gradient
+            read(d, n0)
+            dg, cg = d.reshape(groups, og, m), c.reshape(groups, kg, m)
+            if dw is not None:
+                fill(x, c, n0)
+                dw += matmul_per_group(dg, cg.transpose(0, 2, 1), part)
+            if dx is not None:
+                matmul_per_group(wm.transpose(0, 2, 1), dg, cg)
+                dx[n0:n1].fill(0)
+                unfill(dx, c, n0)
+
+    parts = [
+        (
+            lo,
+            hi,
+            empty((o * nb * oh * ow,), x.dtype),
+            empty((k * nb * oh * ow,), x.dtype),
+            zeros((groups, og, kg), w.dtype) if want_dw else None,
+            empty((groups, og, kg), w.dtype) if want_dw else None,
+        )
+        for lo, hi in _split(n, nb, n * oh * ow * kg * o * (want_dx + want_dw))
+    ]
+    team.run(parts, samples)
+    dw = parts[0][4]
+    for part in parts:
+        scrap(part[2])
+        scrap(part[3])
+        if want_dw:
+            scrap(part[5])
+            if part is not parts[0]:
+                dw += part[4]  # each thread's sum over its samples
     return dx, None if dw is None else dw.reshape(w.shape)

@@ -1,0 +1,202 @@
+"""minigraph's own worker threads, lent to the kernels of one executor run.
+
+The compiled conv2d (conv_rows.py) works through the batch a chunk at a time. With two BLAS
+threads, OpenBLAS parallelises each chunk's small GEMM, but the compiled loops around it
+(building the patches, the epilogue) run on one core, so a second core gained little: the
+benchmarks' CNN inference took 8-11 ms at two threads against 11 ms at one. Splitting the
+chunks themselves across the threads, each running BLAS single-threaded, parallelises all
+of it (about 1.9x on that network's convolutions).
+
+A kernel asks `threads_for(work)`. Inside an executor run of a program with such kernels
+(`open_run`/`close_run`), work large enough to gain borrows the team: on the first ask, or
+from the run's start when the program's previous run borrowed it, until the run's end.
+Two sets of threads must not share the cores, and the kernels must not wait for the OS to
+spread them, so while the team is lent:
+
+- BLAS runs single-threaded (its count is put back at the end): OpenBLAS's own idle threads
+  spin for about 0.1 s after a threaded call and would take a core from a worker;
+- the lending thread and each worker are pinned to distinct CPUs of the process's allowed
+  set (the lender's own affinity is put back at the end): unpinned, a woken worker was first
+  placed on its waker's CPU and the two ran one after the other for tens of milliseconds.
+
+A team has as many threads as BLAS had at lend time (so OPENBLAS_NUM_THREADS or
+OMP_NUM_THREADS, threadpoolctl and minigraph.distributed's per-rank share all choose it),
+at most one per allowed CPU. Where the BLAS is not an OpenBLAS this module can control, or
+one thread is all there is, lending does nothing and the kernels run as before.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from minigraph.errors import InvalidArgumentError
+from minigraph.ops.blas import Blas, openblas
+
+_AFFINITY = hasattr(os, "sched_setaffinity")  # Linux; elsewhere threads are not pinned
+
+
+class _Worker:
+    """A daemon thread running the parts it is sent, pinned to one CPU."""
+
+    def __init__(self, name: str) -> None:
+        self.tasks: queue.SimpleQueue[tuple[int, Callable[..., None], tuple[Any, ...]]] = queue.SimpleQueue()
+        self.done: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
+        self.cpu = -1
+        threading.Thread(target=self._loop, name=name, daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            cpu, fn, args = self.tasks.get()
+            try:
+                if cpu != self.cpu and _AFFINITY:
+                    os.sched_setaffinity(0, {cpu})  # 0: this thread
+                    self.cpu = cpu
+                fn(*args)
+                self.done.put(None)
+            except BaseException as e:  # handed to the lender, which raises it
+                self.done.put(e)
+
+
+class _Team:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # held by the thread the team is lent to
+        self.local = threading.local()  # in each thread: .run (its run's Lent, or None)
+        self.workers: list[_Worker] = []
+        self.cpus: list[int] = []  # the CPU of the lender (0) and of each worker (1, ...)
+        self.blas: Blas | None | bool = False  # False: not looked up yet
+
+
+_team = _Team()
+
+# The least work (multiply-adds) worth splitting. Measured on the benchmarks' CNN at two
+# threads: convolutions of 14-75 M multiply-adds (batch 32, forward and gradient) gained
+# nothing from splitting and the step as a whole lost (the data moves between the cores'
+# caches, a worker takes 50-150 us to wake, and the GEMMs outside them lose OpenBLAS's
+# threads), while those of 113-302 M (batch 256) ran 1.9x faster.
+MIN_WORK = 10**8
+
+
+class Lent:
+    """One run's claim on the team (see `open_run`)."""
+
+    __slots__ = ("size", "blas_threads", "affinity", "held")
+
+    def __init__(self) -> None:
+        self.size = 0  # 0: not lent yet; 1: nothing to lend; n: lent, n threads
+        self.blas_threads = 0
+        self.affinity: set[int] | None = None
+        self.held = False
+
+
+def open_run(lend_now: bool = False) -> Lent | None:
+    """Mark the start of an executor run in this thread: its kernels may then ask for the
+    team (`threads_for`), which is lent on the first such ask, or at once with `lend_now`,
+    and kept to the run's end (`close_run`). None for a run nested in another (it shares the
+    outer run's team).
+
+    The executor lends at once when the program's previous run borrowed the team: raising
+    BLAS's thread count again and calling it threaded before a kernel lowers it once more
+    measured erratic (a CNN training step at two threads: 4 ms became 5-36 ms)."""
+    if getattr(_team.local, "run", None) is not None:
+        return None
+    lent = Lent()
+    _team.local.run = lent
+    if lend_now:
+        _lend(lent)
+    return lent
+
+
+def close_run(lent: Lent | None) -> None:
+    """End a run opened by `open_run`: if the team was lent, BLAS threads and the lender's
+    affinity go back to what they were."""
+    if lent is None:
+        return
+    _team.local.run = None
+    if not lent.held:
+        return
+    try:
+        if isinstance(_team.blas, Blas):
+            _team.blas.set(lent.blas_threads)
+        if lent.affinity is not None:
+            os.sched_setaffinity(0, lent.affinity)
+    finally:
+        _team.lock.release()
+
+
+def threads_for(work: int) -> int:
+    """How many threads a kernel doing `work` multiply-adds splits it across: the team's
+    size when this thread is in an executor run, the work is worth it and the team can be
+    lent (lent now, if this is the run's first ask: BLAS single-threaded, threads pinned),
+    else 1."""
+    lent = getattr(_team.local, "run", None)
+    if lent is None or work < MIN_WORK:
+        return 1
+    if lent.size == 0:
+        _lend(lent)
+    return lent.size
+
+
+def size() -> int:
+    """The team's size in this thread's run (1 when it is not lent)."""
+    lent = getattr(_team.local, "run", None)
+    return lent.size if lent is not None and lent.size > 1 else 1
+
+
+def _lend(lent: Lent) -> None:
+    lent.size = 1
+    if _team.blas is False:
+        _team.blas = openblas()
+    blas = _team.blas
+    if not isinstance(blas, Blas) or not _team.lock.acquire(blocking=False):
+        return  # no OpenBLAS to control, or lent to a concurrent run in another thread
+    threads = blas.get()
+    cpus = sorted(os.sched_getaffinity(0)) if _AFFINITY else list(range(threads))
+    n = min(threads, len(cpus))
+    if n <= 1:
+        _team.lock.release()
+        return
+    lent.held, lent.size, lent.blas_threads = True, n, threads
+    blas.set(1)
+    if _AFFINITY:
+        lent.affinity = set(cpus)
+        os.sched_setaffinity(0, {cpus[0]})
+    _team.cpus = cpus[:n] if _AFFINITY else [-1] * n
+
+
+def bounds(items: int, parts: int, unit: int = 1) -> list[tuple[int, int]]:
+    """`items` cut into at most `parts` contiguous (lo, hi) ranges of whole `unit`s (the
+    last may end short), as even as whole units allow; empty ranges are left out."""
+    units = -(-items // unit)
+    parts = max(1, min(parts, units))
+    edges = [min(items, (units * i // parts) * unit) for i in range(parts + 1)]
+    return [(lo, hi) for lo, hi in zip(edges, edges[1:]) if hi > lo]
+
+
+def run(parts: list[tuple[Any, ...]], fn: Callable[..., None]) -> None:
+    """fn(*parts[i]) for every part at once: the first in the calling thread, the others on
+    the lent team's workers (at most size() parts). Returns when all have finished, raising
+    the first error any part raised."""
+    if len(parts) > size():
+        raise InvalidArgumentError(f"{len(parts)} parts for a team of {size()}")
+    while len(_team.workers) < len(parts) - 1:
+        _team.workers.append(_Worker(f"minigraph-team-{len(_team.workers) + 1}"))
+    sent = []
+    for i, args in enumerate(parts[1:], start=1):
+        worker = _team.workers[i - 1]
+        worker.tasks.put((_team.cpus[i], fn, args))
+        sent.append(worker)
+    error: BaseException | None = None
+    try:
+        if parts:
+            fn(*parts[0])
+    except BaseException as e:
+        error = e
+    for worker in sent:  # always wait: the parts write into buffers the caller frees
+        failed = worker.done.get()
+        error = error or failed
+    if error is not None:
+        raise error

@@ -1,0 +1,185 @@
+"""minigraph's worker threads (minigraph/ops/team.py): how work is cut, that a part's error
+reaches the caller after every part finished, that the compiled conv2d split across two
+threads agrees with the numpy kernels, and that a run leaves BLAS's thread count and the
+caller's CPU affinity as it found them."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+
+import minigraph as mg
+from minigraph.ops import backend, blas, conv_rows, team
+from minigraph.testing import static_gradients
+from tests.test_kernel_backends import CONV_ROWS, GRAD_ROWS, _close, _outputs
+from tests.test_ops import NO_NUMBA
+
+NCHW_CONV_ROWS = [c for c in CONV_ROWS if c.attrs.get("data_format", "NCHW") == "NCHW"]
+CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+TWO_CPUS = pytest.mark.skipif(CPUS < 2, reason="a team needs two CPUs and this process may use one")
+
+
+@pytest.mark.parametrize(
+    ("items", "parts", "unit", "want"),
+    [
+        (10, 2, 1, [(0, 5), (5, 10)]),
+        (10, 3, 1, [(0, 3), (3, 6), (6, 10)]),
+        (10, 2, 3, [(0, 6), (6, 10)]),  # whole units of 3: 4 units, 2 each, the last short
+        (10, 4, 3, [(0, 3), (3, 6), (6, 9), (9, 10)]),
+        (2, 4, 1, [(0, 1), (1, 2)]),  # never more parts than units
+        (7, 1, 2, [(0, 7)]),
+        (256, 2, 2, [(0, 128), (128, 256)]),
+    ],
+)
+def test_bounds_cut_whole_units_as_evenly_as_they_allow(items, parts, unit, want):
+    assert team.bounds(items, parts, unit) == want
+
+
+class FakeBlas(blas.Blas):
+    """A BLAS reporting `threads`, recording what it is set to."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads, self.history = threads, []
+        super().__init__("fake", lambda: self.threads, self._set)
+
+    def _set(self, n: int) -> None:
+        self.history.append(n)
+        self.threads = n
+
+
+@pytest.fixture
+def two_threads(monkeypatch):
+    """BLAS says 2 threads and any work is worth splitting."""
+    fake = FakeBlas(2)
+    monkeypatch.setattr(team._team, "blas", fake)
+    monkeypatch.setattr(team, "MIN_WORK", 0)
+    return fake
+
+
+@TWO_CPUS
+def test_a_run_lends_the_team_on_the_first_ask_and_puts_everything_back(two_threads):
+    before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    lent = team.open_run()
+    assert team.size() == 1 and two_threads.history == []  # nothing asked yet
+    assert team.threads_for(10) == 2
+    assert team.size() == 2 and two_threads.history == [1]  # BLAS single-threaded meanwhile
+    if before is not None:
+        assert len(os.sched_getaffinity(0)) == 1  # the lender pinned
+    nested = team.open_run()  # a run inside the run shares its team
+    assert nested is None and team.threads_for(10) == 2
+    team.close_run(nested)
+    assert team.size() == 2
+    team.close_run(lent)
+    assert team.size() == 1 and two_threads.history == [1, 2]
+    if before is not None:
+        assert os.sched_getaffinity(0) == before
+    assert team.threads_for(10) == 1  # outside a run: no team
+
+
+@TWO_CPUS
+def test_small_work_and_one_blas_thread_do_not_borrow(monkeypatch):
+    fake = FakeBlas(2)
+    monkeypatch.setattr(team._team, "blas", fake)
+    lent = team.open_run()
+    assert team.threads_for(team.MIN_WORK - 1) == 1 and not lent.held
+    team.close_run(lent)
+    fake.threads = 1
+    lent = team.open_run()
+    assert team.threads_for(team.MIN_WORK) == 1 and not lent.held and fake.history == []
+    team.close_run(lent)
+
+
+@TWO_CPUS
+def test_the_team_is_lent_to_one_thread_at_a_time(two_threads):
+    lent = team.open_run(lend_now=True)
+    seen = []
+
+    def other_run() -> None:
+        inner = team.open_run()
+        seen.append(team.threads_for(10))
+        team.close_run(inner)
+
+    t = threading.Thread(target=other_run)
+    t.start()
+    t.join()
+    assert seen == [1] and team.size() == 2
+    team.close_run(lent)
+
+
+@TWO_CPUS
+def test_a_parts_error_is_raised_after_every_part_finished(two_threads):
+    finished = []
+
+    def part(i: int) -> None:
+        if i == 1:
+            raise ValueError("part 1 failed")
+        finished.append(i)
+
+    lent = team.open_run(lend_now=True)
+    try:
+        with pytest.raises(ValueError, match="part 1 failed"):
+            team.run([(0,), (1,)], part)
+        team.run([(0,), (2,)], part)  # the worker survives its part's error
+        assert sorted(finished) == [0, 0, 2]
+        with pytest.raises(ValueError, match="3 parts for a team of 2"):
+            team.run([(0,), (2,), (3,)], part)
+    finally:
+        team.close_run(lent)
+
+
+@NO_NUMBA
+@TWO_CPUS
+@pytest.mark.parametrize("case", NCHW_CONV_ROWS, ids=[c.id for c in NCHW_CONV_ROWS])
+def test_conv_split_across_two_threads_agrees_with_numpy(case, two_threads, monkeypatch):
+    """The op tables' convolutions with one sample per chunk, the batch split across a team
+    of two, against the numpy kernels (forward, and the gradients where the op has them)."""
+    grads = static_gradients if case.id in {c.id for c in GRAD_ROWS} else lambda case: []
+    with backend.forced("numpy"):
+        want, want_grads = _outputs(case, "float64"), grads(case)
+    monkeypatch.setattr(conv_rows, "CHUNK_BYTES", 1)
+    split = []
+    real_run = team.run
+    monkeypatch.setattr(team, "run", lambda parts, fn: (split.append(len(parts)), real_run(parts, fn))[1])
+    with backend.forced("numba"):
+        got, got_grads = _outputs(case, "float64"), grads(case)
+    for slot in want:
+        _close(got[slot], want[slot], "float64", f"{case.id}: {slot}")
+    for g, w in zip(got_grads, want_grads):
+        _close(g, w, "float64", case.id)
+    batch = next(v for k, v in case.inputs.items() if k in ("Input", "X")).shape[0]
+    assert max(split) == min(2, batch)  # the batch really was split when it could be
+    assert two_threads.threads == 2  # and BLAS got its threads back
+
+
+@NO_NUMBA
+@TWO_CPUS
+def test_a_failing_run_gives_the_team_back(two_threads, monkeypatch):
+    monkeypatch.setattr(conv_rows, "CHUNK_BYTES", 1)
+    main, startup = mg.Program(), mg.Program()
+    with mg.program_guard(main, startup):
+        x = mg.data("x", [None, 2, 6, 6])
+        y = mg.layers.conv2d(x, 3, 3, padding=1)
+    exe, scope = mg.Executor(), mg.Scope()
+    exe.run(startup, scope=scope)
+    feed = {"x": np.ones((4, 2, 6, 6), "float32")}
+    with backend.forced("numba"):
+        (want,) = exe.run(main, feed=feed, fetch_list=[y], scope=scope)
+        assert two_threads.history == [1, 2]
+
+        def broken(*args: object) -> None:
+            raise RuntimeError("a GEMM failed")
+
+        monkeypatch.setattr(conv_rows, "matmul_per_group", broken)
+        with pytest.raises(mg.errors.ExecutionError, match="a GEMM failed"):
+            exe.run(main, feed=feed, fetch_list=[y], scope=scope)
+        assert two_threads.threads == 2 and team.size() == 1 and not team._team.lock.locked()
+        monkeypatch.undo()
+        monkeypatch.setattr(team._team, "blas", two_threads)
+        monkeypatch.setattr(team, "MIN_WORK", 0)
+        monkeypatch.setattr(conv_rows, "CHUNK_BYTES", 1)
+        (again,) = exe.run(main, feed=feed, fetch_list=[y], scope=scope)
+    np.testing.assert_array_equal(again, want)
+    assert two_threads.threads == 2
