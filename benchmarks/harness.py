@@ -35,9 +35,12 @@ def page_faults() -> int:
 
 
 def time_interleaved(
-    steps: dict[str, Callable[[], Any]], reps: int, min_sample: float, warmup: int = 2
+    steps: dict[str, Callable[[], Any]], reps: int, min_sample: float, warmup: int = 2, settle: float = 0.0
 ) -> dict[str, dict[str, float]]:
-    """Median seconds per call of each step, plus minor page faults per call."""
+    """Median seconds per call of each step, plus minor page faults per call. With `settle`,
+    each sample starts that many seconds after the previous one ended: a library's idle
+    threads keep spinning for a while after its last parallel call (OpenBLAS's for about
+    0.1 s) and would otherwise take a core from whichever implementation is timed next."""
     for step in steps.values():
         for _ in range(warmup):
             step()
@@ -55,6 +58,8 @@ def time_interleaved(
         # one that leaves the caches (or the heap) in the worst state
         for name in names[r % len(names) :] + names[: r % len(names)]:
             step, n = steps[name], inner[name]
+            if settle:
+                time.sleep(settle)
             f0 = page_faults()
             t0 = time.perf_counter()
             for _ in range(n):

@@ -8,7 +8,9 @@ W5 the CNN in test mode with batch_norm folded (also through onnxruntime, from m
 ONNX export, when the onnx extra is installed). For each workload a subprocess first checks
 that every implementation computes the same numbers as the straightforward numpy reference
 (`reference.py`; losses or outputs of steps 0-2 from the same initial weights, to 1e-5), then
-times them interleaved and reports medians and ratios: to the expert numpy (`expert.py`:
+times them interleaved (with more than one thread, pausing before each sample so that one
+library's idle threads, still spinning after its last call, do not take a core from the
+next) and reports medians and ratios: to the expert numpy (`expert.py`:
 channels-last GEMM convolutions, BLAS batch_norm sums, affine batch_norm, pairwise pools),
 and to PyTorch when it imports. Each thread count of `--threads` gets its own subprocess,
 with OPENBLAS/OMP/MKL_NUM_THREADS set (and threadpoolctl's limit when it is installed);
@@ -60,6 +62,7 @@ THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MG
 # workloads are timed twice: as is, and with malloc told to keep freed memory (no trimming,
 # no mmap below 32 MiB), which shows the kernels' speed without the allocator's part.
 KEEP_MEMORY = {"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=68719476736"}
+SETTLE_S = 0.25  # seconds between samples with more than one thread (harness.time_interleaved)
 ALLOCATOR_WORKLOADS = ("W2", "W3", "W5")
 
 
@@ -114,7 +117,12 @@ def time_workload(workload: str, quick: bool, reps: int) -> dict[str, Any]:
     min_sample = 0.0 if quick else 0.05
     if workload == "W1":
         return _time_chain(mod, quick, reps, min_sample)
-    timed = time_interleaved(_available(mod, quick), reps, min_sample, warmup=1 if quick else 2)
+    # With more than one thread, let the previous implementation's idle threads fall asleep
+    # first (measured: minigraph's two-thread W5 took 8-12 ms right after the numpy
+    # implementations' threaded GEMMs, and 6 ms after a pause or alone).
+    threads = int(os.environ.get("MG_BENCH_THREADS") or 0)
+    settle = SETTLE_S if threads != 1 and not quick else 0.0
+    timed = time_interleaved(_available(mod, quick), reps, min_sample, warmup=1 if quick else 2, settle=settle)
     base = timed["expert" if "expert" in timed else "numpy"]["median_s"]
     out = {
         impl: {

@@ -1,5 +1,5 @@
-"""minigraph's worker threads (minigraph/ops/team.py): how work is cut, that a part's error
-reaches the caller after every part finished, that the compiled conv2d split across two
+"""minigraph's worker threads (minigraph/ops/team.py): how work is shared out, that an error
+reaches the caller after every call finished, that the compiled conv2d split across two
 threads agrees with the numpy kernels, and that a run leaves BLAS's thread count and the
 caller's CPU affinity as it found them."""
 
@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import minigraph as mg
-from minigraph.ops import backend, blas, conv_rows, team
+from minigraph.errors import InvalidArgumentError
+from minigraph.ops import backend, blas, conv_loops, conv_rows, team
 from minigraph.testing import static_gradients
 from tests.test_kernel_backends import CONV_ROWS, GRAD_ROWS, _close, _outputs
 from tests.test_ops import NO_NUMBA
@@ -20,22 +21,6 @@ from tests.test_ops import NO_NUMBA
 NCHW_CONV_ROWS = [c for c in CONV_ROWS if c.attrs.get("data_format", "NCHW") == "NCHW"]
 CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 TWO_CPUS = pytest.mark.skipif(CPUS < 2, reason="a team needs two CPUs and this process may use one")
-
-
-@pytest.mark.parametrize(
-    ("items", "parts", "unit", "want"),
-    [
-        (10, 2, 1, [(0, 5), (5, 10)]),
-        (10, 3, 1, [(0, 3), (3, 6), (6, 10)]),
-        (10, 2, 3, [(0, 6), (6, 10)]),  # whole units of 3: 4 units, 2 each, the last short
-        (10, 4, 3, [(0, 3), (3, 6), (6, 9), (9, 10)]),
-        (2, 4, 1, [(0, 1), (1, 2)]),  # never more parts than units
-        (7, 1, 2, [(0, 7)]),
-        (256, 2, 2, [(0, 128), (128, 256)]),
-    ],
-)
-def test_bounds_cut_whole_units_as_evenly_as_they_allow(items, parts, unit, want):
-    assert team.bounds(items, parts, unit) == want
 
 
 class FakeBlas(blas.Blas):
@@ -110,22 +95,58 @@ def test_the_team_is_lent_to_one_thread_at_a_time(two_threads):
 
 
 @TWO_CPUS
-def test_a_parts_error_is_raised_after_every_part_finished(two_threads):
+@pytest.mark.parametrize("count", [0, 1, 2, 7, 64])
+def test_each_calls_every_index_once_on_at_most_the_threads_asked(count, two_threads):
+    calls = []
+    lent = team.open_run(lend_now=True)
+    try:
+        team.each(count, lambda i, slot: calls.append((i, slot, threading.get_ident())), 2)
+    finally:
+        team.close_run(lent)
+    assert sorted(i for i, _, _ in calls) == list(range(count))
+    assert {slot for _, slot, _ in calls} <= {0, 1}
+    assert len({(slot, ident) for _, slot, ident in calls}) == len({slot for _, slot, _ in calls})  # a slot, a thread
+
+
+@TWO_CPUS
+def test_a_slow_thread_takes_fewer_chunks(two_threads):
+    """A thread slowed by something else on its core does less: the chunks are taken one at
+    a time, not dealt out in halves."""
+    import time
+
+    taken = {0: 0, 1: 0}
+
+    def chunk(i: int, slot: int) -> None:
+        taken[slot] += 1
+        time.sleep(0.004 if slot == 1 else 0.001)
+
+    lent = team.open_run(lend_now=True)
+    try:
+        team.each(40, chunk, 2)
+    finally:
+        team.close_run(lent)
+    assert taken[0] + taken[1] == 40 and taken[0] > 2 * taken[1]
+
+
+@TWO_CPUS
+def test_an_error_is_raised_after_every_call_finished(two_threads):
     finished = []
 
-    def part(i: int) -> None:
-        if i == 1:
-            raise ValueError("part 1 failed")
+    def chunk(i: int, slot: int) -> None:
+        if i == 3:
+            raise ValueError("chunk 3 failed")
         finished.append(i)
 
     lent = team.open_run(lend_now=True)
     try:
-        with pytest.raises(ValueError, match="part 1 failed"):
-            team.run([(0,), (1,)], part)
-        team.run([(0,), (2,)], part)  # the worker survives its part's error
-        assert sorted(finished) == [0, 0, 2]
-        with pytest.raises(ValueError, match="3 parts for a team of 2"):
-            team.run([(0,), (2,), (3,)], part)
+        with pytest.raises(ValueError, match="chunk 3 failed"):
+            team.each(8, chunk, 2)
+        assert 3 not in finished
+        finished.clear()
+        team.each(4, lambda i, slot: finished.append(i), 2)  # the worker survives its call's error
+        assert sorted(finished) == [0, 1, 2, 3]
+        with pytest.raises(InvalidArgumentError, match="3 threads asked of a team of 2"):
+            team.each(8, chunk, 3)
     finally:
         team.close_run(lent)
 
@@ -141,8 +162,10 @@ def test_conv_split_across_two_threads_agrees_with_numpy(case, two_threads, monk
         want, want_grads = _outputs(case, "float64"), grads(case)
     monkeypatch.setattr(conv_rows, "CHUNK_BYTES", 1)
     split = []
-    real_run = team.run
-    monkeypatch.setattr(team, "run", lambda parts, fn: (split.append(len(parts)), real_run(parts, fn))[1])
+    real_each = team.each
+    monkeypatch.setattr(
+        team, "each", lambda count, fn, threads=1: (split.append(min(threads, count)), real_each(count, fn, threads))[1]
+    )
     with backend.forced("numba"):
         got, got_grads = _outputs(case, "float64"), grads(case)
     for slot in want:
@@ -170,10 +193,10 @@ def test_a_failing_run_gives_the_team_back(two_threads, monkeypatch):
         assert two_threads.history == [1, 2]
 
         def broken(*args: object) -> None:
-            raise RuntimeError("a GEMM failed")
+            raise RuntimeError("an epilogue failed")
 
-        monkeypatch.setattr(conv_rows, "matmul_per_group", broken)
-        with pytest.raises(mg.errors.ExecutionError, match="a GEMM failed"):
+        monkeypatch.setattr(conv_loops, "epilogue", lambda *args: broken)
+        with pytest.raises(mg.errors.ExecutionError, match="an epilogue failed"):
             exe.run(main, feed=feed, fetch_list=[y], scope=scope)
         assert two_threads.threads == 2 and team.size() == 1 and not team._team.lock.locked()
         monkeypatch.undo()

@@ -88,52 +88,63 @@ def _chunk_flat_loops(x: np.ndarray, cols: np.ndarray, n0: int, window: tuple[in
                             row[at + p * ow + q] = 0
 
 
-def _epilogue_loops(prod: np.ndarray, out: np.ndarray, n0: int, bias: np.ndarray, low: np.ndarray) -> None:
-    """out[n0 + n, o, p] = max(prod[o, n*P + p] + bias[o], low[0]) for a chunk's GEMM output
-    prod [O, nb*P] and out [N, O, P]. Without a bias, bias is -0.0 (adding it changes no
-    value, not even a zero's sign); without relu, low is -inf. NaN stays NaN."""
-    p_n = out.shape[2]
+def _epilogue_loops(
+    prod: np.ndarray, out: np.ndarray, n0: int, bias: np.ndarray, low: np.ndarray, tile: np.ndarray
+) -> None:
+    """out[n0 + n, o, y, x] = max(prod[(n*OH + y)*OW + x, o] + bias[o], low[0]) for a chunk's
+    GEMM output prod [nb*OH*OW, O] (pixel-major: one row of channels per pixel, the
+    orientation BLAS computes fastest here) and NCHW out [N, O, OH, OW]. Each output row
+    goes through `tile` [OW, O], written along channels, then is copied out channel by
+    channel, so both sides run over contiguous memory. Without a bias, bias is -0.0 (adding
+    it changes no value, not even a zero's sign); without relu, low is -inf. NaN stays NaN."""
+    oh, ow, c_n = out.shape[2], out.shape[3], out.shape[1]
     lo = low[0]
-    for o in range(prod.shape[0]):
-        b = bias[o]
-        for n in range(prod.shape[1] // p_n):
-            for p in range(p_n):
-                v = prod[o, n * p_n + p] + b
-                out[n0 + n, o, p] = lo if v < lo else v
+    for n in range(prod.shape[0] // (oh * ow)):
+        for y in range(oh):
+            r = (n * oh + y) * ow
+            for x in range(ow):
+                for c in range(c_n):
+                    v = prod[r + x, c] + bias[c]
+                    tile[x, c] = lo if v < lo else v
+            for c in range(c_n):
+                for x in range(ow):
+                    out[n0 + n, c, y, x] = tile[x, c]
 
 
-def _epilogue_pool_loops(prod: np.ndarray, out: np.ndarray, n0: int, bias: np.ndarray, low: np.ndarray) -> None:
+def _epilogue_pool_loops(
+    prod: np.ndarray, out: np.ndarray, n0: int, bias: np.ndarray, low: np.ndarray, tile: np.ndarray
+) -> None:
     """As _epilogue_loops, then 2x2 stride-2 max pools: out [N, O, OH/2, OW/2]. The max of a
     window comes first (max, the bias and the clamp commute, so this equals pooling the
     finished map). A chunk holding NaN takes selects that let NaN win, as np.maximum does;
     without NaN, Python's max picks the same value (the first of equal ones, so even a
     zero's sign agrees) and compiles to vector max instructions, twice as fast."""
-    oh, ow = out.shape[2], out.shape[3]
+    oh, ow, c_n = out.shape[2], out.shape[3], out.shape[1]
     w2 = 2 * ow
-    p_n = 2 * oh * w2
     lo = low[0]
     flat = prod.reshape(-1)
     has_nan = False
     for i in range(flat.shape[0]):
         has_nan |= flat[i] != flat[i]
-    for o in range(prod.shape[0]):
-        b = bias[o]
-        for n in range(prod.shape[1] // p_n):
-            for p in range(oh):
-                r = n * p_n + 2 * p * w2
+    for n in range(prod.shape[0] // (4 * oh * ow)):
+        for y in range(oh):
+            r = (2 * n * oh + 2 * y) * w2
+            for x in range(ow):
+                a, b = r + 2 * x, r + w2 + 2 * x  # the window's top-left and bottom-left pixels
                 if not has_nan:
-                    for q in range(ow):
-                        v0, v1 = prod[o, r + 2 * q], prod[o, r + 2 * q + 1]
-                        v2, v3 = prod[o, r + w2 + 2 * q], prod[o, r + w2 + 2 * q + 1]
-                        out[n0 + n, o, p, q] = max(max(max(v0, v1), max(v2, v3)) + b, lo)
+                    for c in range(c_n):
+                        m = max(max(prod[a, c], prod[a + 1, c]), max(prod[b, c], prod[b + 1, c]))
+                        tile[x, c] = max(m + bias[c], lo)
                     continue
-                for q in range(ow):
-                    v0, v1 = prod[o, r + 2 * q], prod[o, r + 2 * q + 1]
-                    v2, v3 = prod[o, r + w2 + 2 * q], prod[o, r + w2 + 2 * q + 1]
+                for c in range(c_n):
+                    v0, v1, v2, v3 = prod[a, c], prod[a + 1, c], prod[b, c], prod[b + 1, c]
                     m01 = v0 if v0 >= v1 or v0 != v0 else v1
                     m23 = v2 if v2 >= v3 or v2 != v2 else v3
-                    v = (m01 if m01 >= m23 or m01 != m01 else m23) + b
-                    out[n0 + n, o, p, q] = lo if v < lo else v
+                    v = (m01 if m01 >= m23 or m01 != m01 else m23) + bias[c]
+                    tile[x, c] = lo if v < lo else v
+            for c in range(c_n):
+                for x in range(ow):
+                    out[n0 + n, c, y, x] = tile[x, c]
 
 
 def _gather_loops(d: np.ndarray, dout: np.ndarray, n0: int) -> None:
@@ -161,17 +172,21 @@ def patches(g: Geometry, width: int, back: bool = False) -> Filler:
     return lambda x, cols, n0: loops(x, cols, n0, window, back)
 
 
-def epilogue(out: np.ndarray, bias: np.ndarray | None, relu: bool, pool: bool) -> Callable[[np.ndarray, int], None]:
-    """write(prod, n0): a chunk's GEMM output [O, nb*P] into samples n0 .. n0+nb of NCHW
-    `out`, plus `bias` per channel, through relu, and 2x2 max-pooled with `pool`."""
-    n, o = out.shape[:2]
-    b = np.full(o, -0.0, out.dtype) if bias is None else np.ascontiguousarray(bias, dtype=out.dtype)
+def epilogue(
+    out: np.ndarray, bias: np.ndarray | None, relu: bool, pool: bool
+) -> Callable[[np.ndarray, int, np.ndarray], None]:
+    """write(prod, n0, tile): a chunk's GEMM output [nb*P, O] (pixel-major) into samples
+    n0 .. n0+nb of NCHW `out`, plus `bias` per channel, through relu, and 2x2 max-pooled
+    with `pool`; `tile` is the caller's scratch of `tile_shape(out)` (one per thread)."""
+    b = np.full(out.shape[1], -0.0, out.dtype) if bias is None else np.ascontiguousarray(bias, dtype=out.dtype)
     low = np.array([0 if relu else -np.inf], out.dtype)
-    if pool:
-        loops = jit(_epilogue_pool_loops)
-        return lambda prod, n0: loops(prod, out, n0, b, low)
-    loops, flat = jit(_epilogue_loops), out.reshape(n, o, -1)
-    return lambda prod, n0: loops(prod, flat, n0, b, low)
+    loops = jit(_epilogue_pool_loops if pool else _epilogue_loops)
+    return lambda prod, n0, tile: loops(prod, out, n0, b, low, tile)
+
+
+def tile_shape(out: np.ndarray) -> tuple[int, int]:
+    """The epilogue's scratch for NCHW `out`: one output row, channels last."""
+    return out.shape[3], out.shape[1]
 
 
 def gather(dout: np.ndarray) -> Callable[[np.ndarray, int], None]:

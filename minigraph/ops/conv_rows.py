@@ -10,10 +10,12 @@ over cached data, not memory).
 
 Patches are [K, pixels]: one row per (channel, kh, kw) in the filter's order, one column
 per (sample, output pixel), so each row is built from runs of contiguous input values.
-`filter [O, K] @ patches` gives [O, pixels], and the epilogue copies each channel's runs
-into NCHW, adding the bias, applying relu and max-pooling 2x2 windows on the way when the
-fused op asks for them, while the chunk is still in cache. (Rows per pixel would suit BLAS
-slightly better, but writing them scatters and measured slower overall.)
+(Rows per pixel would suit BLAS slightly better, but writing them scatters and measured
+slower overall.) The forward asks BLAS for `patches.T @ filter.T`, the product pixel-major
+[pixels, O]: at these shapes 15-30% faster than `filter @ patches`. The epilogue turns each
+output row around through a small tile and writes it into NCHW, adding the bias, applying
+relu and max-pooling 2x2 windows on the way when the fused op asks for them, while the
+chunk is still in cache. The gradient keeps [O, pixels], which its two products want.
 """
 
 from __future__ import annotations
@@ -58,13 +60,6 @@ def _chunk(g: Geometry, k: int, itemsize: int) -> int:
     return max(1, min(CHUNK_PIXELS // pixels, CHUNK_BYTES // (pixels * k * itemsize)))
 
 
-def _split(n: int, nb: int, work: int) -> list[tuple[int, int]]:
-    """The batch's samples cut for the threads this run lends to `work` multiply-adds
-    (ops/team.py), in whole chunks: each thread works through its own chunks, the same
-    chunks one thread would."""
-    return team.bounds(n, team.threads_for(work), nb)
-
-
 def _filter_matrix(w: np.ndarray, groups: int) -> np.ndarray:
     """[O, C/groups, kh, kw] -> [groups, O/groups, C/groups*kh*kw], the patch rows' order:
     group i's rows of the patches are its channels' (channel-major)."""
@@ -90,23 +85,40 @@ def forward(
     out = empty((n, o, oh // 2, ow // 2) if pool else (n, o, oh, ow), x.dtype)
     fill, write = conv_loops.patches(g, x.shape[3]), conv_loops.epilogue(out, bias, relu, pool)
     nb = min(n, _chunk(g, k, x.itemsize))
-
-    def samples(lo: int, hi: int, cols: np.ndarray, prod: np.ndarray) -> None:
-        for n0 in range(lo, hi, nb):
-            m = min(nb, hi - n0) * oh * ow
-            c = cols[: k * m].reshape(k, m)
-            fill(x, c, n0)
-            p = matmul_per_group(wm, c.reshape(groups, kg, m), prod[: o * m].reshape(groups, o // groups, m))
-            write(p.reshape(o, m), n0)
-
-    parts = [
-        (lo, hi, empty((k * nb * oh * ow,), x.dtype), empty((o * nb * oh * ow,), x.dtype))
-        for lo, hi in _split(n, nb, n * oh * ow * kg * o)
+    count, threads = -(-n // nb), team.threads_for(n * oh * ow * kg * o)
+    scratch = [
+        (
+            empty((k * nb * oh * ow,), x.dtype),
+            empty((o * nb * oh * ow,), x.dtype),
+            np.empty(conv_loops.tile_shape(out), x.dtype),
+            empty((o * nb * oh * ow,), x.dtype) if groups > 1 else None,
+        )
+        for _ in range(threads)
     ]
-    team.run(parts, samples)
-    for part in parts:
-        scrap(part[2])
-        scrap(part[3])
+    wt = wm.transpose(0, 2, 1)
+
+    def chunk(i: int, slot: int) -> None:
+        cols, prod, tile, per_group = scratch[slot]
+        n0 = i * nb
+        m = min(nb, n - n0) * oh * ow
+        c = cols[: k * m].reshape(groups, kg, m)
+        fill(x, c.reshape(k, m), n0)
+        # patches.T @ filter.T: the product pixel-major [pixels, O], which BLAS computes
+        # 15-30% faster than filter @ patches at these shapes
+        p = prod[: o * m].reshape(m, o)
+        if per_group is None:
+            np.matmul(c[0].T, wt[0], out=p)
+        else:  # [groups, pixels, O/groups], then each pixel's channels side by side
+            pg = np.matmul(c.transpose(0, 2, 1), wt, out=per_group[: o * m].reshape(groups, m, o // groups))
+            np.copyto(p.reshape(m, groups, o // groups), pg.transpose(1, 0, 2))
+        write(p, n0, tile)
+
+    team.each(count, chunk, threads)
+    for cols, prod, _, per_group in scratch:
+        scrap(cols)
+        scrap(prod)
+        if per_group is not None:
+            scrap(per_group)
     return out
 
 
@@ -120,41 +132,39 @@ def backward(
     fill, unfill = conv_loops.patches(g, x.shape[3]), conv_loops.patches(g, x.shape[3], back=True)
     read = conv_loops.gather(dout)
     nb = min(n, _chunk(g, k, x.itemsize))
+    count, threads = -(-n // nb), team.threads_for(n * oh * ow * kg * o * (want_dx + want_dw))
     dx = empty(x.shape, x.dtype) if want_dx else None
+    dw = zeros((groups, og, kg), w.dtype) if want_dw else None
+    # One thread adds each chunk's filter gradient to dw as it goes; threads keep one per
+    # chunk, added up afterwards in chunk order: the same sums, in the same order.
+    parts = empty((count if threads > 1 else 1, groups, og, kg), w.dtype) if want_dw else None
+    scratch = [(empty((o * nb * oh * ow,), x.dtype), empty((k * nb * oh * ow,), x.dtype)) for _ in range(threads)]
 
-    def samples(lo: int, hi: int, d_flat: np.ndarray, cols: np.ndarray, dw: Any, part: Any) -> None:
-        for n0 in range(lo, hi, nb):
-            n1 = min(hi, n0 + nb)
-            m = (n1 - n0) * oh * ow
-            d, c = d_flat[: o * m].reshape(o, m), cols[: k * m].reshape(k, m)  # c: patches, then their gradient
-            read(d, n0)
-            dg, cg = d.reshape(groups, og, m), c.reshape(groups, kg, m)
-            if dw is not None:
-                fill(x, c, n0)
-                dw += matmul_per_group(dg, cg.transpose(0, 2, 1), part)
-            if dx is not None:
-                matmul_per_group(wm.transpose(0, 2, 1), dg, cg)
-                dx[n0:n1].fill(0)
-                unfill(dx, c, n0)
+    def chunk(i: int, slot: int) -> None:
+        d_flat, cols = scratch[slot]
+        n0 = i * nb
+        n1 = min(n, n0 + nb)
+        m = (n1 - n0) * oh * ow
+        d, c = d_flat[: o * m].reshape(o, m), cols[: k * m].reshape(k, m)  # c: patches, then their gradient
+        read(d, n0)
+        dg, cg = d.reshape(groups, og, m), c.reshape(groups, kg, m)
+        if dw is not None:
+            fill(x, c, n0)
+            part = matmul_per_group(dg, cg.transpose(0, 2, 1), parts[i if threads > 1 else 0])
+            if threads == 1:
+                np.add(dw, part, out=dw)
+        if dx is not None:
+            matmul_per_group(wm.transpose(0, 2, 1), dg, cg)
+            dx[n0:n1].fill(0)
+            unfill(dx, c, n0)
 
-    parts = [
-        (
-            lo,
-            hi,
-            empty((o * nb * oh * ow,), x.dtype),
-            empty((k * nb * oh * ow,), x.dtype),
-            zeros((groups, og, kg), w.dtype) if want_dw else None,
-            empty((groups, og, kg), w.dtype) if want_dw else None,
-        )
-        for lo, hi in _split(n, nb, n * oh * ow * kg * o * (want_dx + want_dw))
-    ]
-    team.run(parts, samples)
-    dw = parts[0][4]
-    for part in parts:
-        scrap(part[2])
-        scrap(part[3])
-        if want_dw:
-            scrap(part[5])
-            if part is not parts[0]:
-                dw += part[4]  # each thread's sum over its samples
+    team.each(count, chunk, threads)
+    if dw is not None and threads > 1:
+        for part in parts:
+            dw += part
+    for d_flat, cols in scratch:
+        scrap(d_flat)
+        scrap(cols)
+    if parts is not None:
+        scrap(parts)
     return dx, None if dw is None else dw.reshape(w.shape)

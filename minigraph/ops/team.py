@@ -27,6 +27,7 @@ one thread is all there is, lending does nothing and the kernels run as before.
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import threading
@@ -167,36 +168,42 @@ def _lend(lent: Lent) -> None:
     _team.cpus = cpus[:n] if _AFFINITY else [-1] * n
 
 
-def bounds(items: int, parts: int, unit: int = 1) -> list[tuple[int, int]]:
-    """`items` cut into at most `parts` contiguous (lo, hi) ranges of whole `unit`s (the
-    last may end short), as even as whole units allow; empty ranges are left out."""
-    units = -(-items // unit)
-    parts = max(1, min(parts, units))
-    edges = [min(items, (units * i // parts) * unit) for i in range(parts + 1)]
-    return [(lo, hi) for lo, hi in zip(edges, edges[1:]) if hi > lo]
-
-
-def run(parts: list[tuple[Any, ...]], fn: Callable[..., None]) -> None:
-    """fn(*parts[i]) for every part at once: the first in the calling thread, the others on
-    the lent team's workers (at most size() parts). Returns when all have finished, raising
-    the first error any part raised."""
-    if len(parts) > size():
-        raise InvalidArgumentError(f"{len(parts)} parts for a team of {size()}")
-    while len(_team.workers) < len(parts) - 1:
+def each(count: int, fn: Callable[[int, int], None], threads: int = 1) -> None:
+    """fn(i, slot) for every i in range(count), on `threads` threads (at most the lent team's
+    size): the calling thread is slot 0, the team's workers slots 1, 2, ... Each thread takes
+    the next i when it finishes one, so a thread slowed by something else on its core
+    (another process, or another library's BLAS threads spinning for a while after a call)
+    simply does fewer. Returns when every call has finished, raising the first error any
+    raised (the rest of the i are then skipped)."""
+    threads = min(threads, count)
+    if threads <= 1:
+        for i in range(count):
+            fn(i, 0)
+        return
+    if threads > size():
+        raise InvalidArgumentError(f"{threads} threads asked of a team of {size()}")
+    while len(_team.workers) < threads - 1:
         _team.workers.append(_Worker(f"minigraph-team-{len(_team.workers) + 1}"))
-    sent = []
-    for i, args in enumerate(parts[1:], start=1):
-        worker = _team.workers[i - 1]
-        worker.tasks.put((_team.cpus[i], fn, args))
-        sent.append(worker)
-    error: BaseException | None = None
+    taken = itertools.count()  # next() on it is atomic: the GIL is held while it runs
+    failed: list[BaseException] = []
+
+    def drain(slot: int) -> None:
+        for i in taken:
+            if i >= count or failed:
+                return
+            try:
+                fn(i, slot)
+            except BaseException as e:
+                failed.append(e)
+                raise
+
+    for slot in range(1, threads):
+        _team.workers[slot - 1].tasks.put((_team.cpus[slot], drain, (slot,)))
     try:
-        if parts:
-            fn(*parts[0])
-    except BaseException as e:
-        error = e
-    for worker in sent:  # always wait: the parts write into buffers the caller frees
-        failed = worker.done.get()
-        error = error or failed
-    if error is not None:
-        raise error
+        drain(0)
+    except BaseException:
+        pass  # in `failed`
+    for slot in range(1, threads):  # always wait: the calls write into buffers the caller frees
+        _team.workers[slot - 1].done.get()
+    if failed:
+        raise failed[0]
