@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 import minigraph as mg
+from minigraph.ops import backend
 from minigraph.passes import (
     fold_batch_norm_ops,
+    fuse_bias_bn_act,
     fuse_bn_act,
     fuse_conv_epilogue,
     fuse_elewise_add_act,
@@ -20,6 +22,7 @@ from minigraph.passes import (
 from minigraph.testing import run_op
 from tests.cases import all_cases
 from tests.cases.norm import MODES
+from tests.test_ops import NO_NUMBA
 
 OFF = mg.BuildStrategy.none()
 
@@ -33,6 +36,7 @@ def only(switch):
 SINGLE = {
     "fold": only("fold_batch_norm"),
     "fuse": only("fuse_bn_act_ops"),
+    "fuse_bias": mg.BuildStrategy(**{k: k in ("fuse_bn_act_ops", "fuse_bias_bn_act_ops") for k in vars(OFF)}),
     "fuse_add": only("fuse_elewise_add_act_ops"),
     "conv_epilogue": only("fuse_conv_epilogue"),
     "prune": only("prune_dead_outputs"),
@@ -112,7 +116,8 @@ def test_each_pass_leaves_verify_true(mode, layout, linear):
     main, _, test, logits, loss, feed = cnn(MODES[mode], layout, linear)
     for program, fetch in ((main, [loss.name]), (test, [logits.name])):
         new = program.clone()
-        for rewrite in (fold_batch_norm_ops, fuse_bn_act, fuse_conv_epilogue, fuse_elewise_add_act, prune_dead_outputs):
+        rewrites = (fold_batch_norm_ops, fuse_bn_act, fuse_bias_bn_act, fuse_conv_epilogue, fuse_elewise_add_act)
+        for rewrite in (*rewrites, prune_dead_outputs):
             rewrite(new, [*feed, *fetch])
             new.verify(feed_names=list(feed))
 
@@ -152,6 +157,42 @@ def residual(train=True, seed=4):
     rng = np.random.default_rng(seed)
     feed = {"x": rng.normal(size=(4, 8)).astype("float32"), "label": rng.integers(0, 5, (4, 1))}
     return main, startup, test, logits, loss, feed
+
+
+@pytest.mark.parametrize("kernels", ["numpy", pytest.param("numba", marks=NO_NUMBA)])
+def test_fc_bias_goes_into_the_training_batch_norm_to_the_last_bit(kernels):
+    main, startup, test, logits, loss, feed = cnn({}, linear="fc")
+    grads = [f"{p.name}@GRAD" for p in main.all_parameters() if p.trainable]
+    fetch = [loss.name, *grads]
+    text = str(mg.CompiledProgram(main, SINGLE["fuse_bias"]).optimized(list(feed), fetch))
+    assert "fused_bias_batch_norm_act(" in text and "fused_bias_batch_norm_act_grad(" in text
+    assert text.count("elementwise_add(") == 1 and text.count("elementwise_add_grad(") == 1  # the last fc's
+    # fc biases start at 0, where adding them changes nothing: start them elsewhere
+    biases = [p.name for p in main.all_parameters() if len(p.shape) == 1 and p.name.startswith("fc")]
+    assert len(biases) == 2
+    startup = startup.clone()
+    with mg.program_guard(startup):
+        for k, name in enumerate(biases):
+            value = np.random.default_rng(k).normal(size=startup.global_block().var(name).shape)
+            mg.layers.assign(value.astype("float32"), startup.global_block().var(name))
+    with backend.forced(kernels):
+        want, want_params = run_steps(main, startup, fetch, feed, SINGLE["fuse"])
+        got, got_params = run_steps(main, startup, fetch, feed, SINGLE["fuse_bias"])
+    assert all(np.abs(want_params[name]).min() > 1e-3 for name in biases)
+    for w, g in zip(want, got):
+        for a, b in zip(w, g):
+            np.testing.assert_array_equal(b, a)
+    for name, value in want_params.items():
+        np.testing.assert_array_equal(got_params[name], value)
+    infer = str(mg.CompiledProgram(test).optimized(["x"], [logits]))  # running statistics: left alone
+    assert "fused_bias_batch_norm_act" not in infer
+
+
+def test_fc_bias_stays_when_the_sum_is_fetched():
+    main, _, _, _, loss, feed = cnn({}, linear="fc")
+    (total,) = next(op for op in main.global_block().ops if op.type == "elementwise_add").output("Out")
+    text = str(mg.CompiledProgram(main, SINGLE["fuse_bias"]).optimized(list(feed), [loss.name, total]))
+    assert "fused_bias_batch_norm_act" not in text and "fused_batch_norm_act(" in text
 
 
 @pytest.mark.parametrize("which", ["fuse_add", "all"])

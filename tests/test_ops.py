@@ -16,7 +16,15 @@ from tests.cases import all_cases
 CASES = all_cases()
 
 # ops whose kernels have a numba path
-COMPILED_OPS = ("batch_norm", "fused_batch_norm_act", "pool2d", "conv2d", "fused_conv2d_add_act", "sgd")
+COMPILED_OPS = (
+    "batch_norm",
+    "fused_batch_norm_act",
+    "fused_bias_batch_norm_act",
+    "pool2d",
+    "conv2d",
+    "fused_conv2d_add_act",
+    "sgd",
+)
 NO_NUMBA = pytest.mark.skipif(
     importlib.util.find_spec("numba") is None, reason="numba is not installed (pip install -e '.[fast]')"
 )

@@ -11,6 +11,7 @@ from minigraph.ops import (  # noqa: F401
     conv_transpose,
     dropout,
     fused,
+    fused_bias_norm,
     image,
     init,
     lookup,

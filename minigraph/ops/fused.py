@@ -60,7 +60,7 @@ def _relu_inplace(y: np.ndarray) -> np.ndarray:
 BN_ACT_ATTRS = {**BN_ATTRS, "act_type": "relu"}
 
 
-def _bn_act_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+def bn_act_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
     _check_act(attrs)
     return infer_batch_norm(ins, attrs, op="fused_batch_norm_act")
 
@@ -89,7 +89,7 @@ register(
         get_op("batch_norm"),
         type="fused_batch_norm_act",
         kernel=_bn_act,
-        infer=_bn_act_infer,
+        infer=bn_act_infer,
         attrs=dict(BN_ACT_ATTRS),
         grad=grad_maker("fused_batch_norm_act_grad", reads_y=True),
     )

@@ -191,7 +191,7 @@ def _batch_moments(x3: np.ndarray, y3: np.ndarray, combine: Combine | None) -> t
     return m, mu, batch_var
 
 
-def _loops_pay(x3: np.ndarray) -> bool:
+def loops_pay(x3: np.ndarray) -> bool:
     """Whether the numba backend's loops run for this [outer, C, inner] view: rows of 8+
     values (NCHW images) are walked row by row; rows of one value ([N, C], NHWC) by the
     row-major `*_rows` loops, 2-3x faster than the numpy path (W2's [256, 512]: forward 142
@@ -226,7 +226,7 @@ def batch_norm_kernel(
     y = empty(x.shape, dt)
     y3 = y.reshape(x3.shape)
     # rows of one value take the [N, C] loops, which have no cross-process combine
-    fast = _loops_pay(x3) and (combine is None or x3.shape[2] > 1)
+    fast = loops_pay(x3) and (combine is None or x3.shape[2] > 1)
     if fast and x3.shape[2] == 1 and uses_batch_stats(attrs) and x3.shape[0] >= 2:
         stats = norm_loops.forward_rows(
             x3, (scale, bias, mean, var), eps, attrs["momentum"], updates_running_stats(attrs), relu, y3
@@ -324,7 +324,7 @@ def batch_norm_grad_kernel(
     x3, dy3 = as3(x, axis), as3(dy, axis)
     batch = uses_batch_stats(attrs)
     want_dx = wired(attrs, 0)
-    if batch and _loops_pay(x3) and (combine is None or x3.shape[2] > 1):
+    if batch and loops_pay(x3) and (combine is None or x3.shape[2] > 1):
         y3 = None if y is None else as3(y, axis)
         stats = (scale, saved_mean, saved_inv_std)
         return norm_loops.batch_norm_grad(x3, dy3, y3, stats, want_dx, x.shape, combine)

@@ -9,7 +9,7 @@ dtype, with the same operations in the same order as the numpy kernel in norm.py
 optional relu (fused_batch_norm_act) on the way out or on the incoming gradient.
 
 Rows of one value ([N, C] inputs and NHWC: x3 is [A, C, 1]) get `*_rows` loops instead
-(forward_rows, _grad_rows): a channel's values are a column there, so the loops walk the
+(forward_rows, grad_rows): a channel's values are a column there, so the loops walk the
 matrix row by row and keep one float64 accumulator per channel. The inner loop runs along
 the contiguous channels (SIMD over C), every pass reads memory in order, and each pass does
 what several numpy passes do. (sync_batch_norm on such inputs keeps the numpy kernel: its
@@ -150,7 +150,7 @@ def batch_norm_grad(
     `combine`, sync_batch_norm's: the sums over every process). `stats`: Scale, SavedMean
     and SavedVariance (1/std); dy is masked by y > 0 when y3 is given."""
     if combine is None and x3.shape[2] == 1:
-        return _grad_rows(x3, dy3, y3, stats, want_dx, x_shape)
+        return grad_rows(x3, dy3, y3, stats, want_dx, x_shape)
     scale, saved_mean, saved_inv_std = stats
     dt = x3.dtype
     d_bias, sum_dyc = grad_sums(x3, dy3, y3, saved_mean)
@@ -178,6 +178,7 @@ def batch_norm_grad(
 
 def _forward_rows_loops(
     x2: np.ndarray,
+    xb: np.ndarray,
     params: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     consts: np.ndarray,
     update: bool,
@@ -185,8 +186,10 @@ def _forward_rows_loops(
     y2: np.ndarray,
     out: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
 ) -> None:
-    """params: Scale, Bias, Mean, Variance; out: MeanOut, VarianceOut, SavedMean, inv_std;
-    consts: eps, 1, momentum, 1 - momentum (all in x2's dtype)."""
+    """Of x2 + xb (per channel, added in x2's dtype as each value is read: the fc bias of
+    fused_bias_batch_norm_act, else -0.0, which changes no value); params: Scale, Bias,
+    Mean, Variance; out: MeanOut, VarianceOut, SavedMean, inv_std; consts: eps, 1,
+    momentum, 1 - momentum (all in x2's dtype)."""
     a_n, c_n = x2.shape
     scale, bias, mean, var = params
     mean_out, var_out, mu, inv_std = out
@@ -194,12 +197,12 @@ def _forward_rows_loops(
     s = np.zeros(c_n)
     for a in range(a_n):
         for c in range(c_n):
-            s[c] += x2[a, c]
+            s[c] += x2[a, c] + xb[c]
     mean64 = s / a_n
     s[:] = 0.0
     for a in range(a_n):
         for c in range(c_n):
-            d = x2[a, c] - mean64[c]
+            d = (x2[a, c] + xb[c]) - mean64[c]
             s[c] += d * d
     gain = np.empty_like(inv_std)
     batch_var = np.empty_like(inv_std)
@@ -213,7 +216,7 @@ def _forward_rows_loops(
         gain[c] = inv_std[c] * scale[c]
     for a in range(a_n):
         for c in range(c_n):
-            v = (x2[a, c] - mu[c]) * gain[c] + bias[c]
+            v = ((x2[a, c] + xb[c]) - mu[c]) * gain[c] + bias[c]
             if relu and v < 0:
                 v = v - v
             y2[a, c] = v
@@ -227,21 +230,25 @@ def forward_rows(
     update: bool,
     relu: bool,
     y3: np.ndarray,
+    xbias: np.ndarray | None = None,
 ) -> tuple[np.ndarray, ...]:
-    """Training batch_norm of x3 [A, C, 1] into y3, as batch_norm_kernel computes it:
-    (MeanOut, VarianceOut, SavedMean, SavedVariance). params: Scale, Bias, Mean, Variance."""
+    """Training batch_norm of x3 [A, C, 1] (+ `xbias` per channel) into y3, as
+    batch_norm_kernel computes it: (MeanOut, VarianceOut, SavedMean, SavedVariance).
+    params: Scale, Bias, Mean, Variance."""
     dt = x3.dtype
     params = tuple(p.astype(dt, copy=False) for p in params)
     out = tuple(np.empty(x3.shape[1], dt) for _ in range(4))
     consts = np.array([eps, 1.0, momentum, 1.0 - momentum], dt)
     x2 = x3.reshape(x3.shape[:2])
-    jit(_forward_rows_loops)(x2, params, consts, update, relu, y3.reshape(x2.shape), out)
+    xb = _no_bias(x3) if xbias is None else xbias.astype(dt, copy=False)
+    jit(_forward_rows_loops)(x2, xb, params, consts, update, relu, y3.reshape(x2.shape), out)
     mean_out, var_out = (out[0], out[1]) if update else (params[2], params[3])
     return mean_out, var_out, out[2], out[3]
 
 
 def _grad_rows_loops(
     x2: np.ndarray,
+    xb: np.ndarray,
     dy2: np.ndarray,
     y2: np.ndarray,
     relu: bool,
@@ -252,7 +259,8 @@ def _grad_rows_loops(
     d_scale: np.ndarray,
     d_bias: np.ndarray,
 ) -> None:
-    """batch_norm_grad's [N, C] path: stats are Scale, SavedMean, 1/std; m holds the count."""
+    """batch_norm_grad's [N, C] path, of x2 + xb as in _forward_rows_loops: stats are Scale,
+    SavedMean, 1/std; m holds the count."""
     a_n, c_n = x2.shape
     scale, mu, inv = stats
     s1, s2 = np.zeros(c_n), np.zeros(c_n)
@@ -262,7 +270,7 @@ def _grad_rows_loops(
             if relu and not y2[a, c] > 0:
                 d = d - d
             s1[c] += d
-            s2[c] += d * (x2[a, c] - mu[c])
+            s2[c] += d * ((x2[a, c] + xb[c]) - mu[c])
     coef, shift, gain = np.empty_like(inv), np.empty_like(inv), np.empty_like(inv)
     for c in range(c_n):
         d_bias[c] = s1[c]
@@ -277,13 +285,20 @@ def _grad_rows_loops(
                 d = dy2[a, c]
                 if relu and not y2[a, c] > 0:
                     d = d - d
-                dx2[a, c] = ((x2[a, c] - mu[c]) * coef[c] + d - shift[c]) * gain[c]
+                dx2[a, c] = (((x2[a, c] + xb[c]) - mu[c]) * coef[c] + d - shift[c]) * gain[c]
 
 
-def _grad_rows(
-    x3: np.ndarray, dy3: np.ndarray, y3: np.ndarray | None, stats: tuple[np.ndarray, ...], want_dx: bool, x_shape: Any
+def grad_rows(
+    x3: np.ndarray,
+    dy3: np.ndarray,
+    y3: np.ndarray | None,
+    stats: tuple[np.ndarray, ...],
+    want_dx: bool,
+    x_shape: Any,
+    xbias: np.ndarray | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """batch_norm_grad on [A, C, 1] in one compiled call (see batch_norm_grad)."""
+    """batch_norm_grad on [A, C, 1] (+ `xbias` per channel) in one compiled call (see
+    batch_norm_grad)."""
     dt = x3.dtype
     x2 = x3.reshape(x3.shape[:2])
     dy2 = dy3.reshape(x2.shape)
@@ -293,5 +308,15 @@ def _grad_rows(
     stats = tuple(v.astype(dt, copy=False) for v in stats)
     m = np.array([x2.shape[0]], dt)
     out = dx.reshape(x2.shape) if dx is not None else dy2  # without dX, dy2 is a placeholder never written
-    jit(_grad_rows_loops)(x2, dy2, y2, y3 is not None, stats, m, want_dx, out, d_scale, d_bias)
+    xb = _no_bias(x3) if xbias is None else xbias.astype(dt, copy=False)
+    jit(_grad_rows_loops)(x2, xb, dy2, y2, y3 is not None, stats, m, want_dx, out, d_scale, d_bias)
     return dx, d_scale, d_bias
+
+
+def _no_bias(x3: np.ndarray, cache: dict[tuple[int, Any], np.ndarray] = {}) -> np.ndarray:  # noqa: B006 - a memo
+    """-0.0 per channel: adding it changes no value, not even a zero's sign."""
+    key = (x3.shape[1], x3.dtype)
+    got = cache.get(key)
+    if got is None:
+        got = cache[key] = np.full(x3.shape[1], -0.0, x3.dtype)
+    return got

@@ -18,6 +18,7 @@ from minigraph.ir.program import Program
 from minigraph.passes.dead import pin_random_seeds, prune_dead_outputs
 from minigraph.passes.fold import fold_batch_norm_ops
 from minigraph.passes.fuse import fuse_bn_act, fuse_conv_epilogue, fuse_elewise_add_act
+from minigraph.passes.fuse_bias import fuse_bias_bn_act
 
 __all__ = ["BuildStrategy", "apply_build_strategy"]
 
@@ -34,6 +35,8 @@ class BuildStrategy:
       (minigraph.passes.fold.fold_batch_norm_ops);
     - `fuse_bn_act_ops`: batch_norm + relu (and their gradients) as one op
       (minigraph.passes.fuse);
+    - `fuse_bias_bn_act_ops`: with fuse_bn_act_ops, an fc layer's bias add taken into the
+      training batch_norm + relu after it, forward and gradient (minigraph.passes.fuse_bias);
     - `fuse_elewise_add_act_ops`: elementwise_add + relu (and their gradients) as one op
       (minigraph.passes.fuse);
     - `fuse_conv_epilogue`: in programs without gradients, conv2d + per-channel bias add +
@@ -44,6 +47,7 @@ class BuildStrategy:
 
     fold_batch_norm: bool = True
     fuse_bn_act_ops: bool = True
+    fuse_bias_bn_act_ops: bool = True
     fuse_elewise_add_act_ops: bool = True
     fuse_conv_epilogue: bool = True
     prune_dead_outputs: bool = True
@@ -77,6 +81,8 @@ def apply_build_strategy(
         fold_batch_norm_ops(new, keep)
     if strategy.fuse_bn_act_ops:
         fuse_bn_act(new, keep)
+        if strategy.fuse_bias_bn_act_ops:
+            fuse_bias_bn_act(new, keep)
     if strategy.fuse_conv_epilogue:  # before the add + relu fusion, which would take its add
         fuse_conv_epilogue(new, keep)
     if strategy.fuse_elewise_add_act_ops:

@@ -1,8 +1,11 @@
 """Cases for minigraph/ops/fused.py: each fused op against its unfused pair written in numpy
 (batch_norm's reference, then the activation), in every batch_norm mode and both layouts."""
 
+from dataclasses import replace
+
 import numpy as np
 
+from minigraph.ops.norm import BN_ATTRS, uses_batch_stats
 from minigraph.testing import OpCase
 from tests.cases.norm import MODES, bn_case_pair, bn_inputs, bn_ref
 
@@ -19,6 +22,23 @@ for mode, mode_attrs in MODES.items():
         inputs = bn_inputs(shape, layout, seed=len(shape))
         tag = f"{mode}-{layout}-r{len(shape)}"
         CASES += bn_case_pair("fused_batch_norm_act", inputs, attrs, bn_relu_ref, tag)
+
+
+def _bias_bn_relu_ref(i, a):
+    return bn_relu_ref({**i, "X": i["X"] + i["XBias"]}, a)
+
+
+# fused_bias_batch_norm_act: the fc bias added to [N, C] rows first; every mode (the
+# passes fuse only batch statistics, but the op computes any). With batch statistics the
+# bias cancels and its gradient is 0 up to rounding, which no relative check can compare:
+# there it is checked through the pass, equal to the unfused add's to the last bit.
+for mode, mode_attrs in MODES.items():
+    inputs = bn_inputs((6, 4), "NCHW", seed=2)
+    inputs = {"X": inputs["X"], "XBias": np.random.default_rng(5).normal(size=4), **inputs}
+    attrs = {**mode_attrs, "data_layout": "NCHW", "act_type": "relu"}
+    pair = bn_case_pair("fused_bias_batch_norm_act", inputs, attrs, _bias_bn_relu_ref, f"{mode}-r2")
+    wrt = ("X", "Scale", "Bias") if uses_batch_stats({**BN_ATTRS, **attrs}) else ("X", "XBias", "Scale", "Bias")
+    CASES += [pair[0], replace(pair[1], grad=wrt)]
 
 
 def _add_relu_ref(i, a):

@@ -1,0 +1,137 @@
+"""`fused_bias_batch_norm_act`: an fc layer's bias add, then training batch_norm and relu,
+as one op (put in place by minigraph/passes/fuse_bias.py), and its gradient.
+
+On [N, C] rows the numba backend adds the bias to each value as batch_norm's loops read it,
+in the input's dtype, so the sum is rounded exactly as the separate elementwise_add rounds
+it and the results are the unfused ones to the last bit; the sum itself is never written
+(on the benchmarks' MLP that is a full pass over a [256, 512] array per layer, forward and
+backward). Elsewhere the kernel adds the bias with numpy first and runs batch_norm's kernel,
+which is the unfused pair's arithmetic as it stands.
+
+Slots: fused_batch_norm_act's with `XBias` (the bias, [C]) after X; the gradient adds
+XBias@GRAD, the column sums of X@GRAD, computed as elementwise_add_grad computes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from minigraph.errors import GraphBuildError
+from minigraph.ops import fused, norm_loops
+from minigraph.ops.buffers import empty, scrap
+from minigraph.ops.common import unbroadcast
+from minigraph.ops.norm import (
+    batch_norm_grad_kernel,
+    batch_norm_kernel,
+    loops_pay,
+    updates_running_stats,
+    uses_batch_stats,
+)
+from minigraph.registry import WIRED, GradContext, get_op, register
+
+
+def _rows(attrs: dict[str, Any], x: np.ndarray) -> bool:
+    """Whether batch_norm's kernel takes its [N, C] loops for this input (see
+    batch_norm_kernel), which add the bias on the fly."""
+    return x.ndim == 2 and x.shape[0] >= 2 and uses_batch_stats(attrs) and loops_pay(x[:, :, None])
+
+
+def _infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+    x, xbias = ins["X"], ins["XBias"]
+    if len(x.shape) != 2 or tuple(xbias.shape) != (x.shape[1],) or xbias.dtype != x.dtype:
+        raise GraphBuildError(
+            f"fused_bias_batch_norm_act takes X [N, C] and XBias [C] of one dtype, got X {x.name!r} of "
+            f"shape {list(x.shape)} ({x.dtype}) and XBias {xbias.name!r} of shape {list(xbias.shape)} ({xbias.dtype})"
+        )
+    return fused.bn_act_infer(ins, attrs)
+
+
+def _kernel(attrs: dict[str, Any], x: np.ndarray, xbias: np.ndarray, *params: np.ndarray) -> tuple[np.ndarray, ...]:
+    if _rows(attrs, x) and x.shape[1] == params[0].shape[0]:
+        y = empty(x.shape, x.dtype)
+        eps, momentum = x.dtype.type(attrs["epsilon"]), attrs["momentum"]
+        x3, y3 = x[:, :, None], y[:, :, None]
+        stats = norm_loops.forward_rows(x3, params, eps, momentum, updates_running_stats(attrs), True, y3, xbias)
+        return (y, *stats)
+    h = np.add(x, xbias)
+    out = batch_norm_kernel(attrs, h, *params, relu=True)
+    scrap(h)
+    return out
+
+
+# X@GRAD is needed for XBias@GRAD even when X's own gradient is not wanted
+_ALL_WIRED = (True, True, True)
+
+
+def _grad_kernel(
+    attrs: dict[str, Any],
+    x: np.ndarray,
+    xbias: np.ndarray,
+    scale: np.ndarray,
+    bias: np.ndarray,
+    y: np.ndarray,
+    saved_mean: np.ndarray,
+    saved_inv_std: np.ndarray,
+    dy: np.ndarray,
+) -> tuple[np.ndarray | None, ...]:
+    if _rows(attrs, x) and x.shape[1] == scale.shape[0]:
+        stats = (scale, saved_mean, saved_inv_std)
+        x3, dy3, y3 = x[:, :, None], dy[:, :, None], y[:, :, None]
+        dx, d_scale, d_bias = norm_loops.grad_rows(x3, dy3, y3, stats, True, x.shape, xbias)
+    else:
+        h = np.add(x, xbias)
+        bn_attrs = {**attrs, WIRED: _ALL_WIRED}
+        dx, d_scale, d_bias = batch_norm_grad_kernel(bn_attrs, h, scale, bias, saved_mean, saved_inv_std, dy, y=y)
+        scrap(h)
+    assert dx is not None
+    return dx, unbroadcast(dx, xbias.shape), d_scale, d_bias
+
+
+def _grad_maker(g: GradContext) -> None:
+    g.emit(
+        "fused_bias_batch_norm_act_grad",
+        attrs=g.attrs,
+        X=g.input("X"),
+        XBias=g.input("XBias"),
+        Scale=g.input("Scale"),
+        Bias=g.input("Bias"),
+        Y=g.output("Y"),
+        SavedMean=g.output("SavedMean"),
+        SavedVariance=g.output("SavedVariance"),
+        **{
+            "Y@GRAD": g.out_grad("Y"),
+            "X@GRAD": g.in_grad("X"),
+            "XBias@GRAD": g.in_grad("XBias"),
+            "Scale@GRAD": g.in_grad("Scale"),
+            "Bias@GRAD": g.in_grad("Bias"),
+        },
+    )
+
+
+_bn_act, _bn_act_grad = get_op("fused_batch_norm_act"), get_op("fused_batch_norm_act_grad")
+register(
+    replace(
+        _bn_act,
+        type="fused_bias_batch_norm_act",
+        inputs=("X", "XBias", *_bn_act.inputs[1:]),
+        kernel=_kernel,
+        infer=_infer,
+        grad=_grad_maker,
+    )
+)
+register(
+    replace(
+        _bn_act_grad,
+        type="fused_bias_batch_norm_act_grad",
+        inputs=("X", "XBias", *_bn_act_grad.inputs[1:]),
+        outputs=("X@GRAD", "XBias@GRAD", *_bn_act_grad.outputs[1:]),
+        kernel=_grad_kernel,
+        infer=lambda ins, attrs: {
+            f"{n}@GRAD": (ins[n].shape, ins[n].dtype) for n in ("X", "XBias", "Scale", "Bias") if ins.get(n) is not None
+        },
+        optional_outputs=("X@GRAD", "XBias@GRAD", "Scale@GRAD", "Bias@GRAD"),
+    )
+)
