@@ -52,7 +52,10 @@ def test_a_run_lends_the_team_on_the_first_ask_and_puts_everything_back(two_thre
     assert team.threads_for(10) == 2
     assert team.size() == 2 and two_threads.history == [1]  # BLAS single-threaded meanwhile
     if before is not None:
-        assert len(os.sched_getaffinity(0)) == 1  # the lender pinned
+        pinned = []
+        team.each(4, lambda i, slot: pinned.append((slot, len(os.sched_getaffinity(0)))), 2)
+        assert {n for _, n in pinned} == {1}  # each thread on one CPU during a split
+        assert os.sched_getaffinity(0) == before  # and the lender free again after it
     nested = team.open_run()  # a run inside the run shares its team
     assert nested is None and team.threads_for(10) == 2
     team.close_run(nested)

@@ -15,9 +15,10 @@ spread them, so while the team is lent:
 
 - BLAS runs single-threaded (its count is put back at the end): OpenBLAS's own idle threads
   spin for about 0.1 s after a threaded call and would take a core from a worker;
-- the lending thread and each worker are pinned to distinct CPUs of the process's allowed
-  set (the lender's own affinity is put back at the end): unpinned, a woken worker was first
-  placed on its waker's CPU and the two ran one after the other for tens of milliseconds.
+- each worker is pinned to its own CPU of the process's allowed set, and the lending thread
+  to another for the length of each split (its affinity is put back right after): unpinned,
+  a woken worker was first placed on its waker's CPU and the two ran one after the other
+  for tens of milliseconds.
 
 A team has as many threads as BLAS had at lend time (so OPENBLAS_NUM_THREADS or
 OMP_NUM_THREADS, threadpoolctl and minigraph.distributed's per-rank share all choose it),
@@ -112,8 +113,7 @@ def open_run(lend_now: bool = False) -> Lent | None:
 
 
 def close_run(lent: Lent | None) -> None:
-    """End a run opened by `open_run`: if the team was lent, BLAS threads and the lender's
-    affinity go back to what they were."""
+    """End a run opened by `open_run`: if the team was lent, BLAS gets its threads back."""
     if lent is None:
         return
     _team.local.run = None
@@ -122,8 +122,6 @@ def close_run(lent: Lent | None) -> None:
     try:
         if isinstance(_team.blas, Blas):
             _team.blas.set(lent.blas_threads)
-        if lent.affinity is not None:
-            os.sched_setaffinity(0, lent.affinity)
     finally:
         _team.lock.release()
 
@@ -162,9 +160,7 @@ def _lend(lent: Lent) -> None:
         return
     lent.held, lent.size, lent.blas_threads = True, n, threads
     blas.set(1)
-    if _AFFINITY:
-        lent.affinity = set(cpus)
-        os.sched_setaffinity(0, {cpus[0]})
+    lent.affinity = set(cpus) if _AFFINITY else None
     _team.cpus = cpus[:n] if _AFFINITY else [-1] * n
 
 
@@ -197,13 +193,21 @@ def each(count: int, fn: Callable[[int, int], None], threads: int = 1) -> None:
                 failed.append(e)
                 raise
 
+    # The calling thread is pinned for the split only: between splits it stays free to move,
+    # so two processes' serial work is never held on one CPU.
+    lent = _team.local.run
+    if lent.affinity is not None:
+        os.sched_setaffinity(0, {_team.cpus[0]})
     for slot in range(1, threads):
         _team.workers[slot - 1].tasks.put((_team.cpus[slot], drain, (slot,)))
     try:
         drain(0)
     except BaseException:
         pass  # in `failed`
-    for slot in range(1, threads):  # always wait: the calls write into buffers the caller frees
-        _team.workers[slot - 1].done.get()
+    finally:
+        for slot in range(1, threads):  # always wait: the calls write into buffers the caller frees
+            _team.workers[slot - 1].done.get()
+        if lent.affinity is not None:
+            os.sched_setaffinity(0, lent.affinity)
     if failed:
         raise failed[0]
