@@ -68,10 +68,16 @@ CONV_ROWS = [c for c in ROWS if c.op in ("conv2d", "fused_conv2d_add_act")]
 def test_chunked_conv_agrees_one_sample_at_a_time(case, monkeypatch):
     """The compiled conv2d works through the batch in chunks of CHUNK_BYTES of patches; the
     tables' inputs fit in one chunk, so run them again with one sample per chunk."""
+    monkeypatch.setattr(conv_rows, "CHUNK_BYTES", 1)
+    numba_agrees_with_numpy(case)
+
+
+def numba_agrees_with_numpy(case) -> None:
+    """A row's outputs (and its gradients, where the op has them) in float64 on both
+    backends, compared to float64 rounding."""
     grads = static_gradients if case.id in {c.id for c in GRAD_ROWS} else lambda case: []
     with backend.forced("numpy"):
         want, want_grads = _outputs(case, "float64"), grads(case)
-    monkeypatch.setattr(conv_rows, "CHUNK_BYTES", 1)
     with backend.forced("numba"):
         got, got_grads = _outputs(case, "float64"), grads(case)
     for slot in want:

@@ -14,8 +14,7 @@ import pytest
 import minigraph as mg
 from minigraph.errors import InvalidArgumentError
 from minigraph.ops import backend, blas, conv_loops, conv_rows, team
-from minigraph.testing import static_gradients
-from tests.test_kernel_backends import CONV_ROWS, GRAD_ROWS, _close, _outputs
+from tests.test_kernel_backends import CONV_ROWS, numba_agrees_with_numpy
 from tests.test_ops import NO_NUMBA
 
 NCHW_CONV_ROWS = [c for c in CONV_ROWS if c.attrs.get("data_format", "NCHW") == "NCHW"]
@@ -160,21 +159,13 @@ def test_an_error_is_raised_after_every_call_finished(two_threads):
 def test_conv_split_across_two_threads_agrees_with_numpy(case, two_threads, monkeypatch):
     """The op tables' convolutions with one sample per chunk, the batch split across a team
     of two, against the numpy kernels (forward, and the gradients where the op has them)."""
-    grads = static_gradients if case.id in {c.id for c in GRAD_ROWS} else lambda case: []
-    with backend.forced("numpy"):
-        want, want_grads = _outputs(case, "float64"), grads(case)
     monkeypatch.setattr(conv_rows, "CHUNK_BYTES", 1)
     split = []
     real_each = team.each
     monkeypatch.setattr(
         team, "each", lambda count, fn, threads=1: (split.append(min(threads, count)), real_each(count, fn, threads))[1]
     )
-    with backend.forced("numba"):
-        got, got_grads = _outputs(case, "float64"), grads(case)
-    for slot in want:
-        _close(got[slot], want[slot], "float64", f"{case.id}: {slot}")
-    for g, w in zip(got_grads, want_grads):
-        _close(g, w, "float64", case.id)
+    numba_agrees_with_numpy(case)
     batch = next(v for k, v in case.inputs.items() if k in ("Input", "X")).shape[0]
     assert max(split) == min(2, batch)  # the batch really was split when it could be
     assert two_threads.threads == 2  # and BLAS got its threads back
