@@ -26,11 +26,12 @@ from minigraph.ops.common import unbroadcast
 from minigraph.ops.norm import (
     batch_norm_grad_kernel,
     batch_norm_kernel,
+    grad_maker,
     loops_pay,
     updates_running_stats,
     uses_batch_stats,
 )
-from minigraph.registry import WIRED, GradContext, get_op, register
+from minigraph.registry import WIRED, get_op, register
 
 
 def _rows(attrs: dict[str, Any], x: np.ndarray) -> bool:
@@ -90,27 +91,6 @@ def _grad_kernel(
     return dx, unbroadcast(dx, xbias.shape), d_scale, d_bias
 
 
-def _grad_maker(g: GradContext) -> None:
-    g.emit(
-        "fused_bias_batch_norm_act_grad",
-        attrs=g.attrs,
-        X=g.input("X"),
-        XBias=g.input("XBias"),
-        Scale=g.input("Scale"),
-        Bias=g.input("Bias"),
-        Y=g.output("Y"),
-        SavedMean=g.output("SavedMean"),
-        SavedVariance=g.output("SavedVariance"),
-        **{
-            "Y@GRAD": g.out_grad("Y"),
-            "X@GRAD": g.in_grad("X"),
-            "XBias@GRAD": g.in_grad("XBias"),
-            "Scale@GRAD": g.in_grad("Scale"),
-            "Bias@GRAD": g.in_grad("Bias"),
-        },
-    )
-
-
 _bn_act, _bn_act_grad = get_op("fused_batch_norm_act"), get_op("fused_batch_norm_act_grad")
 register(
     replace(
@@ -119,7 +99,7 @@ register(
         inputs=("X", "XBias", *_bn_act.inputs[1:]),
         kernel=_kernel,
         infer=_infer,
-        grad=_grad_maker,
+        grad=grad_maker("fused_bias_batch_norm_act_grad", reads_y=True, also=("XBias",)),
     )
 )
 register(

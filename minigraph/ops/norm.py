@@ -277,30 +277,26 @@ def _relu(y: np.ndarray, relu: bool) -> np.ndarray:
 # --- gradient -----------------------------------------------------------------------------
 
 
-def grad_maker(grad_type: str, reads_y: bool = False) -> Callable[[GradContext], None]:
+def grad_maker(grad_type: str, reads_y: bool = False, also: tuple[str, ...] = ()) -> Callable[[GradContext], None]:
     """The grad maker of batch_norm (grad_type "batch_norm_grad"), of sync_batch_norm and,
-    with `reads_y` (the gradient also reads the forward's Y), of fused_batch_norm_act."""
-    return functools.partial(_emit_grad, grad_type, reads_y)
+    with `reads_y` (the gradient also reads the forward's Y), of fused_batch_norm_act;
+    `also` names more differentiable inputs (fused_bias_batch_norm_act's XBias)."""
+    return functools.partial(_emit_grad, grad_type, reads_y, also)
 
 
-def _emit_grad(grad_type: str, reads_y: bool, g: GradContext) -> None:
+def _emit_grad(grad_type: str, reads_y: bool, also: tuple[str, ...], g: GradContext) -> None:
+    wrt = ("X", *also, "Scale", "Bias")
     g.emit(
         grad_type,
         attrs=g.attrs,
-        X=g.input("X"),
-        Scale=g.input("Scale"),
-        Bias=g.input("Bias"),
+        **{name: g.input(name) for name in wrt},
         **({"Y": g.output("Y")} if reads_y else {}),
         # The statistics the forward normalised with, in every mode: the gradient never
         # depends on the post-update MeanOut/VarianceOut.
         SavedMean=g.output("SavedMean"),
         SavedVariance=g.output("SavedVariance"),
-        **{
-            "Y@GRAD": g.out_grad("Y"),
-            "X@GRAD": g.in_grad("X"),
-            "Scale@GRAD": g.in_grad("Scale"),
-            "Bias@GRAD": g.in_grad("Bias"),
-        },
+        **{"Y@GRAD": g.out_grad("Y")},
+        **{f"{name}@GRAD": g.in_grad(name) for name in wrt},
     )
 
 

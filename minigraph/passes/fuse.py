@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from minigraph.ir.operator import Operator
 from minigraph.ir.program import Program
 from minigraph.ops.fused import pool_2x2_attrs
-from minigraph.passes.rewrite import readers, remove_unused_vars, replace_op
+from minigraph.passes.rewrite import readers, remove_unused_vars, replace_op, rewrite_each
 
 __all__ = ["fuse_bn_act", "fuse_conv_epilogue", "fuse_elewise_add_act"]
 
@@ -66,11 +66,7 @@ def fuse_elewise_add_act(program: Program, keep: Iterable[str] = ()) -> Program:
 
 def _fuse_all(program: Program, pattern: _Pattern, keep: Iterable[str]) -> Program:
     keep_set = set(keep)
-    while True:
-        found = _next_pair(program, pattern, keep_set)
-        if found is None:
-            return program
-        _fuse(program, pattern, *found)
+    return rewrite_each(program, lambda p: _next_pair(p, pattern, keep_set), lambda p, *f: _fuse(p, pattern, *f))
 
 
 def _only_reader(ops: list[Operator], name: str) -> Operator | None:
@@ -149,11 +145,7 @@ def fuse_conv_epilogue(program: Program, keep: Iterable[str] = ()) -> Program:
     next op alone and not in `keep`. A training program's chains are never taken: the
     gradient ops read those intermediates, so they are not private."""
     keep_set = set(keep)
-    while True:
-        chain = _next_conv_chain(program, keep_set)
-        if chain is None:
-            return program
-        _fuse_conv_chain(program, *chain)
+    return rewrite_each(program, lambda p: _next_conv_chain(p, keep_set), _fuse_conv_chain)
 
 
 def _is_pool_2x2(op: Operator, data_format: str) -> bool:

@@ -22,7 +22,7 @@ from minigraph.ir.operator import Operator
 from minigraph.ir.program import Program
 from minigraph.ops.layout import channel_axis
 from minigraph.ops.norm import uses_batch_stats
-from minigraph.passes.rewrite import readers, remove_unused_vars, replace_op
+from minigraph.passes.rewrite import readers, remove_unused_vars, replace_op, rewrite_each
 
 __all__ = ["fuse_bias_bn_act"]
 
@@ -33,11 +33,7 @@ def fuse_bias_bn_act(program: Program, keep: Iterable[str] = ()) -> Program:
     """Fuse every eligible bias add + fused_batch_norm_act (and their gradients) in
     `program`, in place; returns `program`."""
     keep_set = set(keep)
-    while True:
-        found = _next(program, keep_set)
-        if found is None:
-            return program
-        _fuse(program, *found)
+    return rewrite_each(program, lambda p: _next(p, keep_set), _fuse)
 
 
 def _next(program: Program, keep: set[str]) -> Found | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from minigraph.ir.block import Block
@@ -55,3 +55,11 @@ def remove_unused_vars(program: Program, names: Sequence[str]) -> None:
         v = block.vars.get(name)
         if v is not None and name not in used and not v.is_data:
             block._remove_var(name)
+
+
+def rewrite_each(program: Program, find: Callable[[Program], Any], rewrite: Callable[..., None]) -> Program:
+    """rewrite(program, *found) for each `found = find(program)` until find returns None
+    (each rewrite changes the program, so the next search starts afresh); returns it."""
+    while (found := find(program)) is not None:
+        rewrite(program, *found)
+    return program
