@@ -85,7 +85,8 @@ def forward(
     out = empty((n, o, oh // 2, ow // 2) if pool else (n, o, oh, ow), x.dtype)
     fill, write = conv_loops.patches(g, x.shape[3]), conv_loops.epilogue(out, bias, relu, pool)
     nb = min(n, _chunk(g, k, x.itemsize))
-    count, threads = -(-n // nb), team.threads_for(n * oh * ow * kg * o)
+    count = -(-n // nb)
+    threads = min(count, team.threads_for(n * oh * ow * kg * o))  # scratch for each thread
     scratch = [
         (
             empty((k * nb * oh * ow,), x.dtype),
@@ -132,7 +133,8 @@ def backward(
     fill, unfill = conv_loops.patches(g, x.shape[3]), conv_loops.patches(g, x.shape[3], back=True)
     read = conv_loops.gather(dout)
     nb = min(n, _chunk(g, k, x.itemsize))
-    count, threads = -(-n // nb), team.threads_for(n * oh * ow * kg * o * (want_dx + want_dw))
+    count = -(-n // nb)
+    threads = min(count, team.threads_for(n * oh * ow * kg * o * (want_dx + want_dw)))
     dx = empty(x.shape, x.dtype) if want_dx else None
     dw = zeros((groups, og, kg), w.dtype) if want_dw else None
     # One thread adds each chunk's filter gradient to dw as it goes; threads keep one per

@@ -5,8 +5,8 @@ On [N, C] rows the numba backend adds the bias to each value as batch_norm's loo
 in the input's dtype, so the sum is rounded exactly as the separate elementwise_add rounds
 it and the results are the unfused ones to the last bit; the sum itself is never written
 (on the benchmarks' MLP that is a full pass over a [256, 512] array per layer, forward and
-backward). Elsewhere the kernel adds the bias with numpy first and runs batch_norm's kernel,
-which is the unfused pair's arithmetic as it stands.
+backward). Elsewhere batch_norm's kernels add the bias with numpy first (their `xbias`
+argument, which picks the path), which is the unfused pair's arithmetic as it stands.
 
 Slots: fused_batch_norm_act's with `XBias` (the bias, [C]) after X; the gradient adds
 XBias@GRAD, the column sums of X@GRAD, computed as elementwise_add_grad computes them.
@@ -20,24 +20,10 @@ from typing import Any
 import numpy as np
 
 from minigraph.errors import GraphBuildError
-from minigraph.ops import fused, norm_loops
-from minigraph.ops.buffers import empty, scrap
+from minigraph.ops import fused
 from minigraph.ops.common import unbroadcast
-from minigraph.ops.norm import (
-    batch_norm_grad_kernel,
-    batch_norm_kernel,
-    grad_maker,
-    loops_pay,
-    updates_running_stats,
-    uses_batch_stats,
-)
+from minigraph.ops.norm import batch_norm_grad_kernel, batch_norm_kernel, grad_maker
 from minigraph.registry import WIRED, get_op, register
-
-
-def _rows(attrs: dict[str, Any], x: np.ndarray) -> bool:
-    """Whether batch_norm's kernel takes its [N, C] loops for this input (see
-    batch_norm_kernel), which add the bias on the fly."""
-    return x.ndim == 2 and x.shape[0] >= 2 and uses_batch_stats(attrs) and loops_pay(x[:, :, None])
 
 
 def _infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
@@ -51,16 +37,7 @@ def _infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _kernel(attrs: dict[str, Any], x: np.ndarray, xbias: np.ndarray, *params: np.ndarray) -> tuple[np.ndarray, ...]:
-    if _rows(attrs, x) and x.shape[1] == params[0].shape[0]:
-        y = empty(x.shape, x.dtype)
-        eps, momentum = x.dtype.type(attrs["epsilon"]), attrs["momentum"]
-        x3, y3 = x[:, :, None], y[:, :, None]
-        stats = norm_loops.forward_rows(x3, params, eps, momentum, updates_running_stats(attrs), True, y3, xbias)
-        return (y, *stats)
-    h = np.add(x, xbias)
-    out = batch_norm_kernel(attrs, h, *params, relu=True)
-    scrap(h)
-    return out
+    return batch_norm_kernel(attrs, x, *params, relu=True, xbias=xbias)
 
 
 # X@GRAD is needed for XBias@GRAD even when X's own gradient is not wanted
@@ -78,15 +55,10 @@ def _grad_kernel(
     saved_inv_std: np.ndarray,
     dy: np.ndarray,
 ) -> tuple[np.ndarray | None, ...]:
-    if _rows(attrs, x) and x.shape[1] == scale.shape[0]:
-        stats = (scale, saved_mean, saved_inv_std)
-        x3, dy3, y3 = x[:, :, None], dy[:, :, None], y[:, :, None]
-        dx, d_scale, d_bias = norm_loops.grad_rows(x3, dy3, y3, stats, True, x.shape, xbias)
-    else:
-        h = np.add(x, xbias)
-        bn_attrs = {**attrs, WIRED: _ALL_WIRED}
-        dx, d_scale, d_bias = batch_norm_grad_kernel(bn_attrs, h, scale, bias, saved_mean, saved_inv_std, dy, y=y)
-        scrap(h)
+    bn_attrs = {**attrs, WIRED: _ALL_WIRED}
+    dx, d_scale, d_bias = batch_norm_grad_kernel(
+        bn_attrs, x, scale, bias, saved_mean, saved_inv_std, dy, y=y, xbias=xbias
+    )
     assert dx is not None
     return dx, unbroadcast(dx, xbias.shape), d_scale, d_bias
 

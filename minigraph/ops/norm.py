@@ -191,7 +191,7 @@ def _batch_moments(x3: np.ndarray, y3: np.ndarray, combine: Combine | None) -> t
     return m, mu, batch_var
 
 
-def loops_pay(x3: np.ndarray) -> bool:
+def _loops_pay(x3: np.ndarray) -> bool:
     """Whether the numba backend's loops run for this [outer, C, inner] view: rows of 8+
     values (NCHW images) are walked row by row; rows of one value ([N, C], NHWC) by the
     row-major `*_rows` loops, 2-3x faster than the numpy path (W2's [256, 512]: forward 142
@@ -208,9 +208,10 @@ def batch_norm_kernel(
     var: np.ndarray,
     combine: Combine | None = None,
     relu: bool = False,
+    xbias: np.ndarray | None = None,
 ) -> tuple[np.ndarray, ...]:
-    """batch_norm's kernel; `combine` makes it sync_batch_norm's (statistics of all processes),
-    `relu` fused_batch_norm_act's (relu applied in place on Y)."""
+    """batch_norm's kernel; `combine`: sync_batch_norm's (statistics of all processes); `relu`:
+    fused_batch_norm_act's (relu in place on Y); `xbias`: fused_bias_batch_norm_act's ([C])."""
     dt = x.dtype
     eps = dt.type(attrs["epsilon"])
     axis = channel_axis(attrs["data_layout"], x.ndim)
@@ -223,13 +224,16 @@ def batch_norm_kernel(
             f"{', '.join(shape_text(p.shape) for p in (scale, bias, mean, var))}"
         )
     x3 = as3(x, axis)
+    # rows of one value take the [N, C] loops, which have no cross-process combine
+    fast = _loops_pay(x3) and (combine is None or x3.shape[2] > 1)
+    rows = fast and x3.shape[2] == 1 and uses_batch_stats(attrs) and x3.shape[0] >= 2
+    if xbias is not None and not rows:  # the [N, C] loops add it as they read; the rest read the sum
+        return batch_norm_kernel(attrs, np.add(x, xbias), scale, bias, mean, var, combine, relu)
     y = empty(x.shape, dt)
     y3 = y.reshape(x3.shape)
-    # rows of one value take the [N, C] loops, which have no cross-process combine
-    fast = loops_pay(x3) and (combine is None or x3.shape[2] > 1)
-    if fast and x3.shape[2] == 1 and uses_batch_stats(attrs) and x3.shape[0] >= 2:
+    if rows:
         stats = norm_loops.forward_rows(
-            x3, (scale, bias, mean, var), eps, attrs["momentum"], updates_running_stats(attrs), relu, y3
+            x3, (scale, bias, mean, var), eps, attrs["momentum"], updates_running_stats(attrs), relu, y3, xbias
         )
         return (y, *stats)
     if uses_batch_stats(attrs):
@@ -310,6 +314,7 @@ def batch_norm_grad_kernel(
     dy: np.ndarray,
     combine: Combine | None = None,
     y: np.ndarray | None = None,
+    xbias: np.ndarray | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """batch_norm_grad's kernel. With `combine` (sync_batch_norm_grad) the input gradient
     uses the sums over every process; Scale@GRAD and Bias@GRAD stay this process's share
@@ -320,10 +325,12 @@ def batch_norm_grad_kernel(
     x3, dy3 = as3(x, axis), as3(dy, axis)
     batch = uses_batch_stats(attrs)
     want_dx = wired(attrs, 0)
-    if batch and loops_pay(x3) and (combine is None or x3.shape[2] > 1):
+    if batch and _loops_pay(x3) and (combine is None or x3.shape[2] > 1):
         y3 = None if y is None else as3(y, axis)
         stats = (scale, saved_mean, saved_inv_std)
-        return norm_loops.batch_norm_grad(x3, dy3, y3, stats, want_dx, x.shape, combine)
+        return norm_loops.batch_norm_grad(x3, dy3, y3, stats, want_dx, x.shape, combine, xbias)
+    if xbias is not None:  # (as in batch_norm_kernel) off the [N, C] loops, the formulas read the sum
+        return batch_norm_grad_kernel(attrs, np.add(x, xbias), scale, bias, saved_mean, saved_inv_std, dy, combine, y)
     if y is not None:
         masked = relu_grad(attrs, y, dy)
         grads = batch_norm_grad_kernel(attrs, x, scale, bias, saved_mean, saved_inv_std, masked, combine)

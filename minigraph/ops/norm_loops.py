@@ -144,13 +144,15 @@ def batch_norm_grad(
     want_dx: bool,
     x_shape: tuple[int, ...],
     combine: Callable[..., tuple[int, np.ndarray, np.ndarray]] | None = None,
+    xbias: np.ndarray | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """batch_norm_grad in batch-statistics mode: (dX or None, dScale, dBias), the numpy
     kernel's formula dX = gain/m * (m*dy - sum(dy) - xhat*sum(dy*xhat)) in its order (with
     `combine`, sync_batch_norm's: the sums over every process). `stats`: Scale, SavedMean
-    and SavedVariance (1/std); dy is masked by y > 0 when y3 is given."""
+    and SavedVariance (1/std); dy is masked by y > 0 when y3 is given. `xbias` (added to
+    X per channel) only on the [N, C] path, which adds it as it reads."""
     if combine is None and x3.shape[2] == 1:
-        return grad_rows(x3, dy3, y3, stats, want_dx, x_shape)
+        return grad_rows(x3, dy3, y3, stats, want_dx, x_shape, xbias)
     scale, saved_mean, saved_inv_std = stats
     dt = x3.dtype
     d_bias, sum_dyc = grad_sums(x3, dy3, y3, saved_mean)
