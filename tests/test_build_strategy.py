@@ -349,3 +349,15 @@ def test_op_table_rows_agree_with_passes_on_and_off(case):
             value if isinstance(value, list) else [value], off[slot] if isinstance(value, list) else [off[slot]]
         ):
             np.testing.assert_array_equal(a, b)
+
+
+def test_fused_bias_batch_norm_act_wired_by_hand_checks_its_bias():
+    main, startup = mg.Program(), mg.Program()
+    block = main.global_block()
+    with mg.program_guard(main, startup):
+        x = mg.data("x", [4, 3])
+        stats = {s: block.create_var(s.lower(), [3], persistable=True) for s in ("Scale", "Bias", "Mean", "Variance")}
+        outs = {"Y": "y", "MeanOut": "mean", "VarianceOut": "variance", "SavedMean": "sm", "SavedVariance": "sv"}
+        wrong = block.create_var("fc_b", [4], persistable=True)
+        with pytest.raises(mg.GraphBuildError, match=r"XBias 'fc_b' of shape \[4\]"):
+            block.append_op("fused_bias_batch_norm_act", {"X": x, "XBias": wrong, **stats}, outs, {})
