@@ -4,6 +4,7 @@ rounding (relative 1e-6) in float32 and tighter in float64."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -124,6 +125,28 @@ def test_without_numba_everything_runs_on_numpy():
 def test_import_does_not_import_numba():
     code = "import sys\nimport minigraph as mg\nmg.kernels()\nprint('numba' in sys.modules)"
     assert _run(code) == "False"
+
+
+@NO_NUMBA
+def test_cached_kernels_load_without_numba_refresh_and_agree():
+    """A process whose kernels all come from the disk cache loads them through
+    ops/kernel_cache.py (no registry refresh) and gets numpy's results; compiling a new
+    kernel afterwards still works. The first process fills the cache (if the suite has not)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    runs = []
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-m", "tests.kernel_cache_check", "--compile-after"],
+            capture_output=True, text=True, timeout=300, cwd=root,
+            env={k: v for k, v in os.environ.items() if k != backend.ENV},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    filled = runs[1]
+    assert filled["rows"] > 200
+    assert not filled["refreshed"], "a kernel was compiled, or numba's loader refreshed the registries"
+    assert {"_forward_rows_loops", "_chunk_flat_loops", "_max2x2_loops", "_moments_loops"} <= set(filled["loaded"])
+    assert filled["compiled"] == 12.0
 
 
 def test_unknown_backend_is_an_error():

@@ -13,7 +13,9 @@ they save, and the executor may already run ops side by side.
 numba itself is imported at the first compiled call, not by `import minigraph` (it costs
 about half a second). Compiled functions are written as plain Python on numpy arrays in the
 `*_loops` modules and compiled here with `njit(cache=True)`: the machine code is cached next
-to the source (`__pycache__`, or NUMBA_CACHE_DIR), so only the very first run compiles.
+to the source (`__pycache__`, or NUMBA_CACHE_DIR), so only the very first run compiles. Later
+processes load it through ops/kernel_cache.py, which skips the registry refresh numba's own
+loader starts with.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from minigraph.errors import InvalidArgumentError
+from minigraph.ops import kernel_cache
 
 BACKENDS = ("numpy", "numba")
 ENV = "MINIGRAPH_KERNELS"
@@ -92,5 +95,6 @@ def jit(fn: Callable[..., Any], reassociate: bool = False) -> Callable[..., Any]
 
         fastmath = {"reassoc"} if reassociate else False
         done = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=fastmath)(fn)
+        kernel_cache.load_quickly(done)
         _compiled[fn] = done
     return done
