@@ -171,3 +171,26 @@ def test_fused_conv_pool_epilogue_propagates_nan_like_numpy(dtype):
         (got,) = op.kernel(attrs, x, w, b)
     assert np.isnan(want).sum() > 0 and np.array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_allclose(got, want, rtol=TOLERANCE[dtype])
+
+
+@NO_NUMBA
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_max_pool_2x2_gradient_is_numpys_bit_for_bit(dtype):
+    """The compiled 2x2 max-pool gradient: ties go to the first maximum, the other cells get
+    dout * 0 (a negative dout leaves -0.0, a NaN or Inf spreads to the whole window), exactly
+    as numpy's kernel computes them."""
+    fwd, op = get_op("pool2d"), get_op("pool2d_grad")
+    attrs = {**fwd.attrs, "pooling_type": "max", "ksize": [2, 2], "strides": [2, 2]}
+    rng = np.random.default_rng(1)
+    x = rng.integers(-2, 3, (3, 4, 6, 8)).astype(dtype)  # small integers: many ties
+    x[0, 1, 2, 3] = np.nan
+    (out,) = fwd.kernel(attrs, x)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dout[1, 2, 0, 1], dout[2, 3, 2, 0] = np.nan, -np.inf
+    with backend.forced("numpy"), np.errstate(invalid="ignore"):  # inf * 0
+        (want,) = op.kernel(attrs, x, out, dout)
+    with backend.forced("numba"):
+        (got,) = op.kernel(attrs, x, out, dout)
+    assert np.isnan(want).sum() == 4 + 3 and (want == 0).sum() > x.size // 2  # the NaN windows; zeros
+    assert np.array_equal(got, want, equal_nan=True)
+    assert np.array_equal(np.signbit(got), np.signbit(want))
