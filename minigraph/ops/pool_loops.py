@@ -69,42 +69,28 @@ def _pool_loops(
 
 def _max2x2_loops(x: np.ndarray, out: np.ndarray, dout: np.ndarray, dx: np.ndarray, grad: bool) -> None:
     """2x2 windows at stride 2 without padding, in one pass: forward (grad False) writes out;
-    the gradient (x exactly [N, C, 2*OH, 2*OW], C-contiguous like the rest) writes every
-    cell of dx: the first maximum of a window takes dout, the others dout * 0 (so a NaN or
-    Inf in dout spreads and zeros keep dout's sign, as numpy's dout * hit does)."""
+    the gradient writes every cell of dx (the first maximum of a window takes dout)."""
     n, c, oh, ow = out.shape
-    if grad:
-        # Each output row's windows as [2 input rows, OW, 2]: plain strides, and the stores
-        # go in order, 3-4x faster than indexing the 4-D arrays here.
-        rows = n * c * oh
-        xr, dr = x.reshape(rows, 2, ow, 2), dx.reshape(rows, 2, ow, 2)
-        mr, gr = out.reshape(rows, ow), dout.reshape(rows, ow)
-        for k in range(rows):
-            for q in range(ow):
-                m, d = mr[k, q], gr[k, q]
-                z = d * 0
-                dr[k, 0, q, 0] = z
-                dr[k, 0, q, 1] = z
-                dr[k, 1, q, 0] = z
-                dr[k, 1, q, 1] = z
-                if xr[k, 0, q, 0] == m:
-                    dr[k, 0, q, 0] = d
-                elif xr[k, 0, q, 1] == m:
-                    dr[k, 0, q, 1] = d
-                elif xr[k, 1, q, 0] == m:
-                    dr[k, 1, q, 0] = d
-                elif xr[k, 1, q, 1] == m:
-                    dr[k, 1, q, 1] = d
-        return
     for i in range(n):
         for j in range(c):
             for p in range(oh):
                 for q in range(ow):
                     r, s = 2 * p, 2 * q
                     v0, v1, v2, v3 = x[i, j, r, s], x[i, j, r, s + 1], x[i, j, r + 1, s], x[i, j, r + 1, s + 1]
-                    m01 = v0 if v0 >= v1 or v0 != v0 else v1  # NaN wins, as with np.maximum
-                    m23 = v2 if v2 >= v3 or v2 != v2 else v3
-                    out[i, j, p, q] = m01 if m01 >= m23 or m01 != m01 else m23
+                    if not grad:
+                        m01 = v0 if v0 >= v1 or v0 != v0 else v1  # NaN wins, as with np.maximum
+                        m23 = v2 if v2 >= v3 or v2 != v2 else v3
+                        out[i, j, p, q] = m01 if m01 >= m23 or m01 != m01 else m23
+                        continue
+                    m, d = out[i, j, p, q], dout[i, j, p, q]
+                    h0 = v0 == m
+                    h1 = v1 == m and not h0
+                    h2 = v2 == m and not (h0 or h1)
+                    h3 = v3 == m and not (h0 or h1 or h2)
+                    dx[i, j, r, s] = d * h0  # d * False: 0, as numpy's d * hit
+                    dx[i, j, r, s + 1] = d * h1
+                    dx[i, j, r + 1, s] = d * h2
+                    dx[i, j, r + 1, s + 1] = d * h3
 
 
 def _is_max2x2(x: np.ndarray, g: Geometry, is_max: bool) -> bool:
