@@ -194,3 +194,31 @@ def test_max_pool_2x2_gradient_is_numpys_bit_for_bit(dtype):
     assert np.isnan(want).sum() == 4 + 3 and (want == 0).sum() > x.size // 2  # the NaN windows; zeros
     assert np.array_equal(got, want, equal_nan=True)
     assert np.array_equal(np.signbit(got), np.signbit(want))
+
+
+@NO_NUMBA
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("ignore_index", [-100, 0, 2])
+def test_softmax_cross_entropy_rows_agree_with_numpy(dtype, ignore_index):
+    """The compiled [N, C] softmax_with_cross_entropy and its gradient: ignored rows (also an
+    ignore_index that is a class), a NaN logit, a negative dLoss, against the numpy kernels."""
+    fwd, grad = get_op("softmax_with_cross_entropy"), get_op("softmax_with_cross_entropy_grad")
+    attrs = {**fwd.attrs, "ignore_index": ignore_index}
+    rng = np.random.default_rng(3)
+    logits = (rng.standard_normal((9, 5)) * 4).astype(dtype)
+    logits[4, 2] = np.nan
+    label = rng.integers(0, 5, (9, 1))
+    label[[1, 6]] = ignore_index if ignore_index >= 0 else -100
+    d_loss = rng.standard_normal((9, 1)).astype(dtype)
+    results = {}
+    for kernels in ("numpy", "numba"):
+        with backend.forced(kernels):
+            softmax, loss = fwd.kernel(attrs, logits, label)
+            (dx,) = grad.kernel({**grad.attrs, **attrs}, label, softmax, d_loss, None)
+        results[kernels] = (softmax, loss, dx)
+    for got, want in zip(results["numba"], results["numpy"]):
+        assert np.array_equal(np.isnan(got), np.isnan(want))
+        _close(np.nan_to_num(got), np.nan_to_num(want), dtype, f"ignore_index={ignore_index}")
+    ignored = (label[:, 0] == ignore_index).nonzero()[0]
+    assert len(ignored) >= 2 and (results["numba"][1][ignored] == 0).all()
+    assert np.array_equal(np.signbit(results["numba"][2][ignored]), np.signbit(results["numpy"][2][ignored]))

@@ -24,6 +24,7 @@ COMPILED_OPS = (
     "conv2d",
     "fused_conv2d_add_act",
     "sgd",
+    "softmax_with_cross_entropy",
 )
 NO_NUMBA = pytest.mark.skipif(
     importlib.util.find_spec("numba") is None, reason="numba is not installed (pip install -e '.[fast]')"

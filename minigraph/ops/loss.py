@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 
 from minigraph.errors import ExecutionError, GraphBuildError, OpTypeError
+from minigraph.ops import loss_loops
+from minigraph.ops.backend import compiled, jit
 from minigraph.ops.common import NO_SECOND_ORDER, norm_axis, require_float, simple_grad
 from minigraph.registry import GradContext, OpDef, register
 from minigraph.types import FLOAT_DTYPES, shape_text
@@ -167,7 +169,33 @@ def _swce_infer(ins: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
     return {"Softmax": (logits.shape, logits.dtype), "Loss": (loss_shape, logits.dtype)}
 
 
+def _rows_of_classes(a: dict[str, Any], x: np.ndarray, label: np.ndarray) -> bool:
+    """Whether the compiled loops (loss_loops.py) take this call: numba backend, [N, C]
+    with the classes last, hard integer labels."""
+    hard = not a["soft_label"] and label.dtype.kind in "iu" and label.shape == (x.shape[0], 1)
+    return compiled() and hard and x.ndim == 2 and a["axis"] % 2 == 1 and x.dtype.char in "fd"
+
+
+def _consts(dtype: np.dtype[Any], memo: dict[Any, np.ndarray] = {}) -> np.ndarray:  # noqa: B006 - a memo
+    """[0, 1] in `dtype`: the loops' typed constants."""
+    got = memo.get(dtype)
+    if got is None:
+        got = memo[dtype] = np.array([0, 1], dtype)
+    return got
+
+
+def _swce_rows(a: dict[str, Any], logits: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    logits, label = np.ascontiguousarray(logits), np.ascontiguousarray(label, dtype=np.int64)
+    softmax, loss = np.empty(logits.shape, logits.dtype), np.empty(label.shape, logits.dtype)
+    ignore = int(a["ignore_index"])
+    if jit(loss_loops._swce_loops)(logits, label, ignore, _consts(logits.dtype), softmax, loss) >= 0:
+        _hard_index("softmax_with_cross_entropy", label, logits.shape[1], ignore)  # raises its error
+    return softmax, loss
+
+
 def _swce(a: dict[str, Any], logits: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if _rows_of_classes(a, logits, label):
+        return _swce_rows(a, logits, label)
     axis = a["axis"] % logits.ndim
     # NOTE: always the stable form (log-sum-exp after subtracting the max), whatever
     # numeric_stable_mode says; the attr is kept only so Paddle programs carry over.
@@ -184,6 +212,8 @@ def _swce(a: dict[str, Any], logits: np.ndarray, label: np.ndarray) -> tuple[np.
 def _swce_grad(
     a: dict[str, Any], label: np.ndarray, softmax: np.ndarray, d_loss: np.ndarray, d_softmax: np.ndarray | None
 ) -> tuple[np.ndarray]:
+    if d_softmax is None and _rows_of_classes(a, softmax, label):
+        return (_swce_grad_rows(a, label, softmax, d_loss),)
     axis = a["axis"] % softmax.ndim
     if a["soft_label"]:
         # NOTE: d/dz of -sum(y * log_softmax(z)) is softmax * sum(y) - y; with labels that sum
@@ -198,6 +228,15 @@ def _swce_grad(
         # Someone also used the Softmax output: add the softmax Jacobian-vector product.
         dx += softmax * (d_softmax - (d_softmax * softmax).sum(axis=axis, keepdims=True))
     return (dx.astype(softmax.dtype, copy=False),)
+
+
+def _swce_grad_rows(a: dict[str, Any], label: np.ndarray, softmax: np.ndarray, d_loss: np.ndarray) -> np.ndarray:
+    label, softmax = np.ascontiguousarray(label, dtype=np.int64), np.ascontiguousarray(softmax)
+    d_loss = np.ascontiguousarray(np.broadcast_to(d_loss, label.shape), dtype=softmax.dtype)
+    dx, ignore = np.empty(softmax.shape, softmax.dtype), int(a["ignore_index"])
+    if jit(loss_loops._swce_grad_loops)(label, softmax, d_loss, ignore, _consts(softmax.dtype), dx) >= 0:
+        _hard_index("softmax_with_cross_entropy_grad", label, softmax.shape[1], ignore)  # raises its error
+    return dx
 
 
 def _swce_grad_maker(g: GradContext) -> None:
